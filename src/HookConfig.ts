@@ -1,0 +1,25 @@
+import * as Context from "effect/Context"
+import * as Layer from "effect/Layer"
+
+/** Where the hook looks for things and who it is: set by whoever installs the hook, never by the container. */
+export interface HookSettings {
+  /** Directory of the `<name>.list` mount lists. */
+  readonly configDir: string
+  /** Absolute path of the native `ascend-docker-cli`. */
+  readonly cliPath: string
+  /** Where the container state is read from: `/dev/stdin` as a hook, a file with `--state`. */
+  readonly statePath: string
+  /** The hook's own uid: files it trusts are owned by root or by it. */
+  readonly uid: number
+}
+
+/** The seed's defaults; the CLI path default depends on where the hook lives, so bin.ts computes it. */
+export const DEFAULT_CONFIG_DIR = "/etc/ascend-docker-runtime.d"
+export const STDIN_PATH = "/dev/stdin"
+export const CLI_NAME = "ascend-docker-cli"
+
+/** The hook's settings as a service, so stages read them from the context rather than from globals. */
+export class HookConfig extends Context.Service<HookConfig, HookSettings>()("ascend-docker-hook/HookConfig") {
+  /** Provides fixed settings. */
+  static readonly layer = (settings: HookSettings): Layer.Layer<HookConfig> => Layer.succeed(HookConfig, settings)
+}

@@ -1,0 +1,155 @@
+import type * as NodeFs from "node:fs"
+import * as Effect from "effect/Effect"
+import * as FileSystem from "effect/FileSystem"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as PlatformError from "effect/PlatformError"
+
+/**
+ * A FileSystem over node:fs synchronous calls, for the hook's start-up path: it loads no streams, no
+ * child_process, no event loop work, so the whole pipeline runs under Effect.runSync. Only the read-side
+ * methods the hook uses are implemented; the rest fail as FileSystem.makeNoop does. It passes the same
+ * conformance suite as NodeFileSystem (test/FileSystem.conformance.test.ts).
+ */
+const errnoTag = (code: string | undefined): PlatformError.SystemErrorTag => {
+  switch (code) {
+    case "ENOENT":
+      return "NotFound"
+    case "EACCES":
+    case "EPERM":
+      return "PermissionDenied"
+    case "EEXIST":
+      return "AlreadyExists"
+    case "EISDIR":
+    case "ENOTDIR":
+    case "ELOOP":
+      return "BadResource"
+    case "EBUSY":
+      return "Busy"
+    default:
+      return "Unknown"
+  }
+}
+
+const fromErrno = (method: string, pathOrDescriptor: string | number) => (cause: unknown) =>
+  PlatformError.systemError({
+    _tag: errnoTag((cause as NodeJS.ErrnoException | undefined)?.code),
+    module: "FileSystem",
+    method,
+    pathOrDescriptor,
+    syscall: (cause as NodeJS.ErrnoException | undefined)?.syscall,
+    cause
+  })
+
+const fileType = (s: NodeFs.BigIntStats): FileSystem.File.Type =>
+  s.isFile()
+    ? "File"
+    : s.isDirectory()
+      ? "Directory"
+      : s.isSymbolicLink()
+        ? "SymbolicLink"
+        : s.isSocket()
+          ? "Socket"
+          : s.isCharacterDevice()
+            ? "CharacterDevice"
+            : s.isBlockDevice()
+              ? "BlockDevice"
+              : s.isFIFO()
+                ? "FIFO"
+                : "Unknown"
+
+const toInfo = (s: NodeFs.BigIntStats): FileSystem.File.Info => ({
+  type: fileType(s),
+  mtime: Option.some(s.mtime),
+  atime: Option.some(s.atime),
+  birthtime: Option.some(s.birthtime),
+  dev: s.dev,
+  ino: Option.some(s.ino),
+  mode: Number(s.mode),
+  nlink: Option.some(s.nlink),
+  uid: Option.some(Number(s.uid)),
+  gid: Option.some(Number(s.gid)),
+  rdev: Option.some(s.rdev),
+  size: s.size as FileSystem.File.Info["size"],
+  blksize: Option.some(s.blksize as FileSystem.File.Info["size"]),
+  blocks: Option.some(s.blocks)
+})
+
+/** Builds the FileSystem; `fs` is node:fs, taken lazily so module load stays free of work. */
+export const make = (fs: typeof NodeFs): FileSystem.FileSystem => {
+  const call = <A>(method: string, path: string | number, f: () => A) =>
+    Effect.try({ try: f, catch: fromErrno(method, path) })
+
+  const makeFile = (fd: number): FileSystem.File => {
+    // null: read where the descriptor is (works on pipes); a bigint once seek has been called.
+    let position: bigint | null = null
+    const read = (buffer: Uint8Array, options?: FileSystem.File.ReadOptions) =>
+      call("read", fd, () => {
+        const n = fs.readSync(fd, buffer, 0, buffer.length, options?.position ?? position)
+        if (options?.position === undefined && position !== null) position += BigInt(n)
+        return n
+      })
+    const unsupported = (method: string) =>
+      Effect.fail(PlatformError.badArgument({ module: "FileSystem", method, description: "read-only file" }))
+    return {
+      [FileSystem.FileTypeId]: FileSystem.FileTypeId,
+      stat: call("stat", fd, () => toInfo(fs.fstatSync(fd, { bigint: true }))),
+      seek: (offset, from) =>
+        Effect.sync(() => {
+          position = from === "start" ? offset : (position ?? 0n) + offset
+          return position
+        }),
+      sync: call("sync", fd, () => fs.fsyncSync(fd)),
+      read,
+      readAlloc: (size, options) =>
+        Effect.map(
+          Effect.suspend(() => {
+            const buffer = new Uint8Array(size)
+            return Effect.map(read(buffer, options), (n) => ({ buffer, n }))
+          }),
+          ({ buffer, n }) => (n === 0 ? Option.none() : Option.some(n === size ? buffer : buffer.subarray(0, n)))
+        ),
+      truncate: () => unsupported("truncate"),
+      write: () => unsupported("write"),
+      writeAll: () => unsupported("writeAll")
+    } as FileSystem.File
+  }
+
+  return FileSystem.makeNoop({
+    access: (path, options) =>
+      call("access", path, () => {
+        const mode =
+          (options?.readable ? fs.constants.R_OK : 0) | (options?.writable ? fs.constants.W_OK : 0) || fs.constants.F_OK
+        fs.accessSync(path, mode)
+      }),
+    exists: (path) => Effect.sync(() => fs.existsSync(path)),
+    stat: (path) => call("stat", path, () => toInfo(fs.statSync(path, { bigint: true }))),
+    lstat: (path) => call("lstat", path, () => toInfo(fs.lstatSync(path, { bigint: true }))),
+    realPath: (path) => call("realPath", path, () => fs.realpathSync(path)),
+    readLink: (path) => call("readLink", path, () => fs.readlinkSync(path)),
+    readDirectory: (path) => call("readDirectory", path, () => fs.readdirSync(path)),
+    readFile: (path) => call("readFile", path, () => new Uint8Array(fs.readFileSync(path))),
+    readFileString: (path, encoding) =>
+      call("readFile", path, () => fs.readFileSync(path, { encoding: (encoding ?? "utf8") as BufferEncoding })),
+    open: (path, options) => {
+      if (options?.flag !== undefined && options.flag !== "r") {
+        return Effect.fail(
+          PlatformError.badArgument({ module: "FileSystem", method: "open", description: "only flag 'r' is supported" })
+        )
+      }
+      const flags = fs.constants.O_RDONLY | (options?.noFollow === true ? fs.constants.O_NOFOLLOW : 0)
+      return Effect.map(
+        Effect.acquireRelease(
+          call("open", path, () => fs.openSync(path, flags)),
+          (fd) => Effect.sync(() => fs.closeSync(fd))
+        ),
+        makeFile
+      )
+    }
+  })
+}
+
+/** The layer; node:fs is loaded when the layer is built, not when this module is. */
+export const layer: Layer.Layer<FileSystem.FileSystem> = Layer.sync(FileSystem.FileSystem, () =>
+  make(process.getBuiltinModule("node:fs"))
+)

@@ -1,0 +1,49 @@
+import * as Result from "effect/Result"
+
+/** How the hook was invoked: the hook entry's `args`, set by an installer, never by the container. */
+export interface Invocation {
+  readonly command: "hook" | "help" | "version"
+  readonly configDir?: string
+  readonly cliPath?: string
+  readonly statePath?: string
+  readonly dryRun: boolean
+}
+
+export const USAGE = `usage: ascend-docker-hook [--config-dir DIR] [--cli PATH] [--state FILE] [--dry-run] [--help] [--version]
+
+OCI prestart hook: reads the container state on stdin and becomes ascend-docker-cli with the NPUs and
+driver mounts the container asks for (ASCEND_VISIBLE_DEVICES, ASCEND_RUNTIME_MOUNTS, ASCEND_RUNTIME_OPTIONS).
+
+  --config-dir DIR  mount lists <DIR>/<name>.list (default /etc/ascend-docker-runtime.d)
+  --cli PATH        the native CLI (default: ascend-docker-cli next to this hook)
+  --state FILE      read the container state from FILE instead of stdin
+  --dry-run         do everything but the exec; print the CLI's argv as a JSON array (null: no NPU asked for)
+  --help            this text
+  --version         the version`
+
+const VALUE_FLAGS = { "--config-dir": "configDir", "--cli": "cliPath", "--state": "statePath" } as const
+
+/** Parses the hook's own arguments (`--flag value` or `--flag=value`); an unknown one is an error. */
+export const parseInvocation = (args: ReadonlyArray<string>): Result.Result<Invocation, string> => {
+  const out: { -readonly [K in keyof Invocation]: Invocation[K] } = { command: "hook", dryRun: false }
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!
+    const eq = arg.startsWith("--") ? arg.indexOf("=") : -1
+    const flag = eq === -1 ? arg : arg.slice(0, eq)
+    if (flag === "--help" || flag === "-h") return Result.succeed({ command: "help", dryRun: false })
+    if (flag === "--version") return Result.succeed({ command: "version", dryRun: false })
+    if (flag === "--dry-run" && eq === -1) {
+      out.dryRun = true
+      continue
+    }
+    if (Object.hasOwn(VALUE_FLAGS, flag)) {
+      const key = VALUE_FLAGS[flag as keyof typeof VALUE_FLAGS]
+      const value = eq === -1 ? args[++i] : arg.slice(eq + 1)
+      if (value === undefined || value === "") return Result.fail(`${flag} needs a value`)
+      out[key] = value
+      continue
+    }
+    return Result.fail(`unknown argument ${JSON.stringify(arg)} (see --help)`)
+  }
+  return Result.succeed(out)
+}

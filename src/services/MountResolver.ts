@@ -1,0 +1,128 @@
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as FileSystem from "effect/FileSystem"
+import * as Layer from "effect/Layer"
+import { HookConfig } from "../HookConfig.ts"
+import { Limits } from "../Limits.ts"
+import { readBounded } from "../platform/readBounded.ts"
+import { MountError, type MountListEntry, parseMountList } from "../schemas/MountList.ts"
+import { joinPath } from "../schemas/Paths.ts"
+import { FileTrust, type TrustError } from "./FileTrust.ts"
+
+export { MountError }
+
+/** The host paths the CLI bind-mounts into the container, in list order, each once. */
+export interface ResolvedMounts {
+  readonly files: ReadonlyArray<string>
+  readonly dirs: ReadonlyArray<string>
+}
+
+/** What became of one list line, for `explain`-style reporting. */
+export interface MountDecision extends MountListEntry {
+  readonly list: string
+  readonly outcome: "file" | "dir" | "duplicate" | "skipped"
+  /** Why it was skipped: missing, or the type found. */
+  readonly why?: string
+}
+
+/** Stage 4: turns mount-list names into `--mount-file` and `--mount-dir` paths. */
+export class MountResolver extends Context.Service<
+  MountResolver,
+  {
+    /** Every line's fate, in order; fails on a bad dir, list or line, or too many mounts. */
+    readonly inspect: (
+      names: ReadonlyArray<string>
+    ) => Effect.Effect<ReadonlyArray<MountDecision>, MountError | TrustError>
+    /** The files and dirs to mount. */
+    readonly resolve: (names: ReadonlyArray<string>) => Effect.Effect<ResolvedMounts, MountError | TrustError>
+  }
+>()("ascend-docker-hook/MountResolver") {
+  /** Reads `<configDir>/<name>.list` through FileSystem, each checked by FileTrust before it is read. */
+  static readonly layer = Layer.effect(
+    MountResolver,
+    Effect.gen(function* () {
+      const fs = yield* FileSystem.FileSystem
+      const trust = yield* FileTrust
+      const { configDir } = yield* HookConfig
+
+      const readList = Effect.fn("MountResolver.readList")(function* (name: string) {
+        const path = joinPath(configDir, `${name}.list`)
+        const fail = (reason: MountError["reason"], detail: string) => new MountError({ reason, path, detail })
+        const st = yield* fs
+          .lstat(path)
+          .pipe(
+            Effect.mapError((e) =>
+              e.reason._tag === "NotFound"
+                ? fail("NotFound", `does not exist (no mount list named ${JSON.stringify(name)})`)
+                : fail("Unreadable", e.message)
+            )
+          )
+        yield* trust.info(path, "mount list", st)
+        const read = yield* readBounded(fs, path, Limits.listFileBytes, {
+          noFollow: true,
+          verify: (info) => trust.info(path, "mount list", info)
+        }).pipe(Effect.mapError((e) => (e._tag === "TrustError" ? e : fail("Unreadable", e.message))))
+        if (read._tag === "TooLarge") return yield* fail("TooLarge", `is larger than ${Limits.listFileBytes} bytes`)
+        return yield* Effect.fromResult(parseMountList(read.text, path))
+      })
+
+      const classify = (entry: MountListEntry) =>
+        fs.stat(entry.path).pipe(
+          Effect.map((st) =>
+            st.type === "File" || st.type === "Socket"
+              ? ({ outcome: "file" } as const)
+              : st.type === "Directory"
+                ? ({ outcome: "dir" } as const)
+                : ({ outcome: "skipped", why: `is a ${st.type}` } as const)
+          ),
+          Effect.orElseSucceed(() => ({ outcome: "skipped", why: "does not exist or cannot be inspected" }) as const)
+        )
+
+      const inspect = Effect.fn("MountResolver.inspect")(function* (names: ReadonlyArray<string>) {
+        yield* trust.directory(configDir, "config dir")
+        const seen = new Set<string>()
+        const decisions: Array<MountDecision> = []
+        let files = 0
+        let dirs = 0
+        for (const name of names) {
+          const list = joinPath(configDir, `${name}.list`)
+          for (const entry of yield* readList(name)) {
+            if (seen.has(entry.path)) {
+              decisions.push({ ...entry, list, outcome: "duplicate" })
+              continue
+            }
+            const decision = yield* classify(entry)
+            if (decision.outcome !== "skipped") seen.add(entry.path)
+            if (decision.outcome === "file" && ++files > Limits.mountFiles) {
+              return yield* new MountError({
+                reason: "TooManyMounts",
+                path: list,
+                line: entry.line,
+                detail: `more than ${Limits.mountFiles} files to mount`
+              })
+            }
+            if (decision.outcome === "dir" && ++dirs > Limits.mountDirs) {
+              return yield* new MountError({
+                reason: "TooManyMounts",
+                path: list,
+                line: entry.line,
+                detail: `more than ${Limits.mountDirs} directories to mount`
+              })
+            }
+            decisions.push({ ...entry, list, ...decision })
+          }
+        }
+        return decisions
+      })
+
+      return MountResolver.of({
+        inspect,
+        resolve: (names) =>
+          Effect.map(inspect(names), (decisions) => ({
+            files: decisions.filter((d) => d.outcome === "file").map((d) => d.path),
+            dirs: decisions.filter((d) => d.outcome === "dir").map((d) => d.path)
+          }))
+      })
+    })
+  )
+}
