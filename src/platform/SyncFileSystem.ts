@@ -80,12 +80,24 @@ export const make = (fs: typeof NodeFs): FileSystem.FileSystem => {
   const call = <A>(method: string, path: string | number, f: () => A) =>
     Effect.try({ try: f, catch: fromErrno(method, path) })
 
+  /** A read that waits out EAGAIN, for a descriptor someone left in O_NONBLOCK (the runtime's timeout bounds it). */
+  const readRetrying = (fd: number, buffer: Uint8Array, at: bigint | null): number => {
+    for (;;) {
+      try {
+        return fs.readSync(fd, buffer, 0, buffer.length, at)
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "EAGAIN") throw e
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2)
+      }
+    }
+  }
+
   const makeFile = (fd: number): FileSystem.File => {
     // null: read where the descriptor is (works on pipes); a bigint once seek has been called.
     let position: bigint | null = null
     const read = (buffer: Uint8Array, options?: FileSystem.File.ReadOptions) =>
       call("read", fd, () => {
-        const n = fs.readSync(fd, buffer, 0, buffer.length, options?.position ?? position)
+        const n = readRetrying(fd, buffer, options?.position ?? position)
         if (options?.position === undefined && position !== null) position += BigInt(n)
         return n
       })
@@ -137,6 +149,9 @@ export const make = (fs: typeof NodeFs): FileSystem.FileSystem => {
           PlatformError.badArgument({ module: "FileSystem", method: "open", description: "only flag 'r' is supported" })
         )
       }
+      // /dev/stdin is fd 0 itself, neither reopened (that fails with ENXIO when a runtime hands the hook a
+      // socket, as libuv-based ones do) nor closed. Reading it leaves its flags alone.
+      if (path === "/dev/stdin") return Effect.succeed(makeFile(0))
       const flags = fs.constants.O_RDONLY | (options?.noFollow === true ? fs.constants.O_NOFOLLOW : 0)
       return Effect.map(
         Effect.acquireRelease(

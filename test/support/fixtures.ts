@@ -1,0 +1,139 @@
+import { execFileSync, spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+
+/** The project root and the built hook. */
+export const ROOT = path.resolve(import.meta.dirname, "../..")
+export const HOOK = path.join(ROOT, "dist/ascend-docker-hook.cjs")
+/** The Node the tests run on: the project's Node 24 under `npm test`. */
+export const NODE = process.execPath
+
+const safe = (dir: string): boolean => {
+  for (let d = dir; ; d = path.dirname(d)) {
+    try {
+      const st = fs.statSync(d)
+      if ((st.mode & 0o022) !== 0 || (st.uid !== 0 && st.uid !== process.getuid!())) return false
+    } catch {
+      return false
+    }
+    if (d === "/") return true
+  }
+}
+
+/**
+ * A base directory whose parents are all owned by root (or us) and writable by nobody else, so the hook's
+ * file-trust checks pass on fixtures. /tmp (1777) would not do; CI clones wherever it likes.
+ */
+export const trustedBase = (): string => {
+  const candidates = [path.join(os.homedir(), ".cache"), "/var/lib"]
+  for (const parent of candidates) {
+    if (!fs.existsSync(parent)) fs.mkdirSync(parent, { recursive: true, mode: 0o755 })
+    if (!safe(parent)) continue
+    const base = path.join(parent, "ascend-docker-hook-tests")
+    fs.mkdirSync(base, { recursive: true, mode: 0o755 })
+    fs.chmodSync(base, 0o755)
+    return base
+  }
+  throw new Error(`no trusted base directory among ${candidates.join(", ")}`)
+}
+
+/** The compiled recording CLI, built once by the global setup. */
+export const recordingCli = (): string => path.join(trustedBase(), "bin", "ascend-docker-cli")
+
+/** Compiles test/support/recording-cli.c next to nothing else, mode 0755. */
+export const buildRecordingCli = (): string => {
+  const out = recordingCli()
+  fs.mkdirSync(path.dirname(out), { recursive: true, mode: 0o755 })
+  fs.chmodSync(path.dirname(out), 0o755)
+  const tmp = `${out}.${process.pid}`
+  execFileSync("gcc", ["-O2", "-Wall", "-o", tmp, path.join(ROOT, "test/support/recording-cli.c")])
+  fs.chmodSync(tmp, 0o755)
+  fs.renameSync(tmp, out)
+  return out
+}
+
+/** A fresh, trusted scratch directory for one test; removed by the caller's cleanup. */
+export const scratch = (): string => {
+  const dir = fs.mkdtempSync(path.join(trustedBase(), "t-"))
+  fs.chmodSync(dir, 0o755)
+  return dir
+}
+
+/** What a test host looks like: list files, a bundle's config.json, and the state on stdin. */
+export interface HostSpec {
+  readonly env?: ReadonlyArray<string>
+  readonly lists?: Readonly<Record<string, string>>
+  readonly config?: unknown
+  readonly rootPath?: string
+  readonly pid?: number
+}
+
+/** A host laid out under a scratch dir. */
+export interface Host {
+  readonly dir: string
+  readonly configDir: string
+  readonly bundle: string
+  readonly record: string
+  readonly cli: string
+  readonly state: string
+}
+
+/** Lays out config dir, bundle and state; the CLI defaults to the shared recording one. */
+export const makeHost = (spec: HostSpec = {}): Host => {
+  const dir = scratch()
+  const configDir = path.join(dir, "conf")
+  const bundle = path.join(dir, "bundle")
+  fs.mkdirSync(configDir, { mode: 0o755 })
+  fs.mkdirSync(path.join(bundle, "rootfs"), { recursive: true, mode: 0o755 })
+  for (const [name, content] of Object.entries(spec.lists ?? { base: "" })) {
+    fs.writeFileSync(path.join(configDir, `${name}.list`), content, { mode: 0o644 })
+  }
+  const config = spec.config ?? { process: { env: spec.env ?? [] }, root: { path: spec.rootPath ?? "rootfs" } }
+  fs.writeFileSync(path.join(bundle, "config.json"), typeof config === "string" ? config : JSON.stringify(config))
+  const state = JSON.stringify({ ociVersion: "1.0.2-dev", id: "c1", status: "creating", pid: spec.pid ?? 4242, bundle })
+  return { dir, configDir, bundle, record: path.join(dir, "record.json"), cli: recordingCli(), state }
+}
+
+/** What one run of the built hook did. */
+export interface HookRun {
+  readonly status: number | null
+  readonly stdout: string
+  readonly stderr: string
+  /** The recording CLI's record, or undefined when the CLI never ran. */
+  readonly cli?: {
+    readonly argv: ReadonlyArray<string>
+    readonly env: ReadonlyArray<string>
+    readonly nonblock: ReadonlyArray<number>
+  }
+}
+
+/** Runs the built hook as a process, as a runtime would: state on stdin, cwd the bundle. */
+export const runHook = (
+  host: Host,
+  options: {
+    readonly args?: ReadonlyArray<string>
+    readonly stdin?: string | Buffer
+    readonly env?: Readonly<Record<string, string>>
+    readonly cliArgs?: boolean
+  } = {}
+): HookRun => {
+  fs.rmSync(host.record, { force: true })
+  const args = [
+    HOOK,
+    ...(options.cliArgs === false ? [] : ["--config-dir", host.configDir, "--cli", host.cli]),
+    ...(options.args ?? [])
+  ]
+  const result = spawnSync(NODE, args, {
+    cwd: host.bundle,
+    input: options.stdin ?? host.state,
+    env: { ADH_RECORD: host.record, ...options.env },
+    encoding: "utf8",
+    timeout: 30_000
+  })
+  const cli = fs.existsSync(host.record) ? JSON.parse(fs.readFileSync(host.record, "utf8")) : undefined
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr, cli }
+}
+
+/** Removes a scratch dir. */
+export const cleanup = (dir: string) => fs.rmSync(dir, { recursive: true, force: true })
