@@ -1,0 +1,36 @@
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import { program } from "../example/embed.ts"
+import { ROOT } from "./support/fixtures.ts"
+
+// The README's embedding example: type-checked by `npm run typecheck` (tsconfig includes example/),
+// run here through the package's public entry, and kept in the README verbatim.
+
+describe("embedding as a library", () => {
+  it("the README example runs and gives the hook's plan", () => {
+    const result = Effect.runSync(program)
+    assert.deepStrictEqual(result.argv, [
+      "/usr/local/bin/ascend-docker-cli",
+      "--devices",
+      "0,1",
+      "--pid",
+      "42",
+      "--rootfs",
+      "/run/c1/rootfs",
+      "--mount-file",
+      "/usr/local/bin/npu-smi",
+      "--mount-dir",
+      "/usr/local/Ascend/driver/lib64"
+    ])
+    assert.deepStrictEqual(Option.getOrThrow(result.otherDevices), [7])
+  })
+
+  it("the README shows example/embed.ts as it is", () => {
+    const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8")
+    const example = fs.readFileSync(path.join(ROOT, "example/embed.ts"), "utf8").trim()
+    assert.include(readme, example)
+  })
+})
