@@ -39,9 +39,9 @@ for (let i = 0; i < 500; i++) {
   files.push(path.join(data, `f${i}`))
   dirs.push(path.join(data, `d${i}`))
 }
-const mixed = (a, b, n) => Array.from({ length: n }, (_, i) => (i % 2 === 0 ? files : dirs)[a + Math.floor(i / 2)])
-fs.writeFileSync(path.join(conf, "a.list"), `${mixed(0, 0, 20).join("\n")}\n`)
-fs.writeFileSync(path.join(conf, "b.list"), `# second list\n${mixed(10, 10, 20).join("\n")}\n`)
+const mixed = (a, n) => Array.from({ length: n }, (_, i) => (i % 2 === 0 ? files : dirs)[a + Math.floor(i / 2)])
+fs.writeFileSync(path.join(conf, "a.list"), `${mixed(0, 20).join("\n")}\n`)
+fs.writeFileSync(path.join(conf, "b.list"), `# second list\n${mixed(10, 20).join("\n")}\n`)
 fs.writeFileSync(path.join(conf, "big.list"), `${[...files, ...dirs].join("\n")}\n`)
 
 const bundle = (name, env) => {
