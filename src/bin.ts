@@ -1,82 +1,14 @@
-import * as Cause from "effect/Cause"
-import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
-import * as Result from "effect/Result"
-import * as Hook from "./Hook.ts"
-import { CLI_NAME, DEFAULT_CONFIG_DIR, HookConfig, STDIN_PATH } from "./HookConfig.ts"
-import { Limits } from "./Limits.ts"
-import { Exec } from "./platform/Exec.ts"
-import * as SyncFileSystem from "./platform/SyncFileSystem.ts"
-import { parseInvocation, USAGE } from "./schemas/Invocation.ts"
-import { oneLine } from "./schemas/Json.ts"
+import { errorLine } from "./ErrorLine.ts"
 
-declare const HOOK_VERSION: string
-
-/** The only file that touches `process`: argv, cwd, uid, fds, exit status. */
-const fs = process.getBuiltinModule("node:fs")
-const path = process.getBuiltinModule("node:path")
-
-const write = (fd: number, text: string) => {
-  fs.writeSync(fd, text)
-}
-
-/** One line, at most Limits.errorLineBytes, on stderr. */
-const fail = (message: string): number => {
-  let line = `ascend-docker-hook: ${oneLine(message)}`
-  if (Buffer.byteLength(line) > Limits.errorLineBytes - 1) {
-    line = `${Buffer.from(line)
-      .subarray(0, Limits.errorLineBytes - 5)
-      .toString()
-      .replace(/\uFFFD$/, "")}...`
-  }
-  write(2, `${line}\n`)
-  return 1
-}
-
-/** Where the hook's own executable lives: the SEA binary, or the bundle run by node (links resolved). */
-const selfDir = (): string => {
-  const sea = process.getBuiltinModule("node:sea") as { isSea?: () => boolean } | undefined
-  if (sea?.isSea?.() === true) return path.dirname(fs.realpathSync(process.execPath))
-  return path.dirname(fs.realpathSync(process.argv[1] ?? process.execPath))
-}
-
-const main = (): number => {
-  const invocation = parseInvocation(process.argv.slice(2))
-  if (Result.isFailure(invocation)) return fail(invocation.failure)
-  const inv = invocation.success
-  if (inv.command === "help") {
-    write(1, `${USAGE}\n`)
-    return 0
-  }
-  if (inv.command === "version") {
-    write(1, `ascend-docker-hook ${HOOK_VERSION}\n`)
-    return 0
-  }
-  const settings = {
-    configDir: path.resolve(inv.configDir ?? DEFAULT_CONFIG_DIR),
-    cliPath: path.resolve(inv.cliPath ?? path.join(selfDir(), CLI_NAME)),
-    statePath: inv.statePath === undefined ? STDIN_PATH : path.resolve(inv.statePath),
-    uid: process.getuid?.() ?? 0
-  }
-  const program: Effect.Effect<number, Hook.HookError | Effect.Error<typeof Hook.run>, Hook.Stages> = inv.dryRun
-    ? Effect.map(Hook.plan, (argv) => {
-        write(1, `${JSON.stringify(Option.getOrNull(argv))}\n`)
-        return 0
-      })
-    : Hook.run
-  const platform = Layer.mergeAll(SyncFileSystem.layer, Exec.layerNode(), HookConfig.layer(settings))
-  const exit = Effect.runSyncExit(program.pipe(Effect.provide(Hook.layer.pipe(Layer.provide(platform)))))
-  if (Exit.isSuccess(exit)) return exit.value
-  const error = Cause.squash(exit.cause)
-  const known = Cause.hasFails(exit.cause)
-  const message = error instanceof Error ? error.message : String(error)
-  return fail(known ? message : `internal error: ${message}`)
-}
-
-try {
-  process.exitCode = main()
-} catch (e) {
-  process.exitCode = fail(`internal error: ${e instanceof Error ? e.message : String(e)}`)
-}
+/**
+ * The hook's entry. Its first act is the last-resort guard: whatever escapes, even a defect while the
+ * bundle's modules initialise, ends as one line on stderr and exit 1, never a stack trace. The hook
+ * itself is loaded after the guard is in place (a `require`, so the bundler keeps it lazy).
+ */
+process.on("uncaughtException", (e) => {
+  process
+    .getBuiltinModule("node:fs")
+    .writeSync(2, errorLine(`internal error: ${e instanceof Error ? e.message : String(e)}`))
+  process.exit(1)
+})
+require("./Main.ts")

@@ -25,7 +25,9 @@ export class Exec extends Context.Service<
 >()("ascend-docker-hook/Exec") {
   /**
    * The real thing: `process.execve` with the hook's own environment where Node has it (>= 22.15),
-   * else spawn, wait, and pass on the exit status (128+signal for a signal).
+   * else spawn, wait, and pass on the exit status (128+signal for a signal). Node aborts the whole
+   * process, with a multi-line dump, when execve itself fails; so what would make it fail is checked
+   * first (see `preflight`) and reported as an ExecError instead.
    */
   static readonly layerNode = (options: { readonly execve?: boolean } = {}): Layer.Layer<Exec> =>
     Layer.succeed(Exec, {
@@ -33,12 +35,41 @@ export class Exec extends Context.Service<
         Effect.try({
           try: () => {
             const execve = options.execve === false ? undefined : process.execve
-            if (execve !== undefined) execve.call(process, file, [...argv], process.env)
-            return spawnAndWait(file, argv)
+            if (execve === undefined) return spawnAndWait(file, argv)
+            preflight(file)
+            return execve.call(process, file, [...argv], process.env)
           },
           catch: (e) => new ExecError({ path: file, detail: e instanceof Error ? e.message : String(e) })
         })
     })
+}
+
+/**
+ * What the kernel would refuse, checked before execve: the file must be executable by us on a mount that
+ * allows exec (access X_OK), and be an ELF binary or a `#!` script whose interpreter is executable
+ * (otherwise ENOEXEC). Anything else execve might still hit (ENOMEM, ETXTBSY) is beyond a check.
+ */
+export const preflight = (file: string): void => {
+  const fs = process.getBuiltinModule("node:fs")
+  fs.accessSync(file, fs.constants.X_OK)
+  const head = new Uint8Array(256)
+  const fd = fs.openSync(file, "r")
+  let n: number
+  try {
+    n = fs.readSync(fd, head, 0, head.length, 0)
+  } finally {
+    fs.closeSync(fd)
+  }
+  if (n >= 4 && head[0] === 0x7f && head[1] === 0x45 && head[2] === 0x4c && head[3] === 0x46) return
+  if (n >= 2 && head[0] === 0x23 && head[1] === 0x21) {
+    const line = new TextDecoder().decode(head.subarray(2, n)).split("\n")[0]!
+    const interpreter = line.trim().split(/[ \t]/)[0] ?? ""
+    if (!interpreter.startsWith("/"))
+      throw new Error(`script interpreter ${JSON.stringify(interpreter)} is not absolute`)
+    fs.accessSync(interpreter, fs.constants.X_OK)
+    return
+  }
+  throw new Error("is neither an ELF executable nor a #! script (execve would fail with ENOEXEC)")
 }
 
 const spawnAndWait = (file: string, argv: ReadonlyArray<string>): number => {

@@ -41,6 +41,6 @@ export const readBounded = <E = never>(
         bytes.set(c, at)
         at += c.length
       }
-      return { _tag: "Text", text: new TextDecoder().decode(bytes) } as const
+      return { _tag: "Text", text: new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes) } as const
     })
   )

@@ -1,7 +1,9 @@
 import * as Result from "effect/Result"
 
 /** Collapses a multi-line message to one line. */
-export const oneLine = (s: string): string => s.replace(/\s*\n\s*/g, "; ").trim()
+import { oneLine } from "../ErrorLine.ts"
+
+export { oneLine }
 
 /** Parses text that must be exactly one JSON object (white space around it allowed). */
 export const parseJsonObject = (text: string): Result.Result<Record<string, unknown>, string> => {

@@ -1,0 +1,13 @@
+import { Limits } from "./Limits.ts"
+
+/** Collapses a message to one line (no newline can reach the runtime's log as a second line). */
+export const oneLine = (s: string): string => s.replace(/\s*[\r\n]+\s*/g, "; ").trim()
+
+/** The hook's one error line, prefixed and cut to Limits.errorLineBytes (newline included). */
+export const errorLine = (message: string): string => {
+  const line = `ascend-docker-hook: ${oneLine(message)}`
+  const bytes = new TextEncoder().encode(line)
+  if (bytes.length <= Limits.errorLineBytes - 1) return `${line}\n`
+  const cut = new TextDecoder().decode(bytes.subarray(0, Limits.errorLineBytes - 5)).replace(/\uFFFD$/, "")
+  return `${cut}...\n`
+}
