@@ -33,11 +33,14 @@ export class StateError extends Schema.TaggedError<StateError>()("StateError", {
   }
 }
 
+/** A state has a handful of keys plus annotations; far fewer values than a config.json. */
+const MAX_STATE_ITEMS = 4096
+
 const decodeState = Schema.decodeUnknownResult(ContainerState)
 
 /** Decodes the text of a container state: exactly one JSON object of the expected shape. */
 export const decodeContainerState = (text: string, source: string): Result.Result<ContainerState, StateError> => {
-  const json = parseJsonObject(text)
+  const json = parseJsonObject(text, MAX_STATE_ITEMS)
   if (Result.isFailure(json)) return Result.fail(new StateError({ reason: "Json", source, detail: json.failure }))
   const decoded = decodeState(json.success)
   return Result.isFailure(decoded)

@@ -5,8 +5,45 @@ import { oneLine } from "../ErrorLine.ts"
 
 export { oneLine }
 
+/** Deeper than any OCI state or config (they nest ~6 levels); JSON.parse slows down badly on deep input. */
+export const MAX_JSON_DEPTH = 64
+/** Values (arrays, objects, and the commas between members) in one document: a config.json at its 65 536 env entries has ~70k. */
+export const MAX_JSON_ITEMS = 262144
+
+/**
+ * One linear pass before JSON.parse, so that its cost is bounded by the input's size alone: refuses
+ * nesting deeper than MAX_JSON_DEPTH and more than MAX_JSON_ITEMS values at the point they are reached
+ * (16 MiB of `[],` costs JSON.parse over a second; 1 MiB of `[` ~120 ms), and an unterminated string
+ * (so JSON.parse never scans megabytes only to fail). Strings are skipped with indexOf.
+ */
+export const jsonShapeProblem = (text: string, maxItems: number = MAX_JSON_ITEMS): string | undefined => {
+  let depth = 0
+  let items = 0
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c === 0x22) {
+      for (;;) {
+        i = text.indexOf('"', i + 1)
+        if (i === -1) return "invalid JSON: unterminated string"
+        let backslashes = 0
+        while (text.charCodeAt(i - 1 - backslashes) === 0x5c) backslashes++
+        if (backslashes % 2 === 0) break
+      }
+    } else if (c === 0x7b || c === 0x5b || c === 0x2c) {
+      if (++items > maxItems) return `invalid JSON: more than ${maxItems} values`
+      if (c !== 0x2c && ++depth > MAX_JSON_DEPTH) return `invalid JSON: nested deeper than ${MAX_JSON_DEPTH} levels`
+    } else if (c === 0x7d || c === 0x5d) depth--
+  }
+  return undefined
+}
+
 /** Parses text that must be exactly one JSON object (white space around it allowed). */
-export const parseJsonObject = (text: string): Result.Result<Record<string, unknown>, string> => {
+export const parseJsonObject = (
+  text: string,
+  maxItems: number = MAX_JSON_ITEMS
+): Result.Result<Record<string, unknown>, string> => {
+  const problem = jsonShapeProblem(text, maxItems)
+  if (problem !== undefined) return Result.fail(problem)
   let value: unknown
   try {
     value = JSON.parse(text)
