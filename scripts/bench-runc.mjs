@@ -1,0 +1,117 @@
+// `runc run` wall time for one busybox container: with no hook, with this hook (prestart, exec'ing a
+// trivial compiled CLI), and with the Go seed when Go is installed. Medians (min/max) of interleaved runs.
+// Needs root and runc. Run: npm run bench:runc (BENCH_RUNS=20 by default).
+import { execFileSync, spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+
+const root = path.resolve(import.meta.dirname, "..")
+const runs = Number(process.env.BENCH_RUNS ?? 20)
+const work = path.join(
+  fs.existsSync(path.join(os.homedir(), ".cache")) ? path.join(os.homedir(), ".cache") : "/var/lib",
+  "ascend-docker-hook-bench-runc"
+)
+fs.rmSync(work, { recursive: true, force: true })
+fs.mkdirSync(path.join(work, "bin"), { recursive: true, mode: 0o755 })
+fs.chmodSync(work, 0o755)
+const busybox = ["/bin/busybox", "/usr/bin/busybox"].find((p) => fs.existsSync(p))
+if (!busybox) throw new Error("busybox-static is needed")
+
+const cli = path.join(work, "bin", "ascend-docker-cli")
+execFileSync("gcc", ["-O2", "-o", cli, path.join(root, "scripts/bench/true-cli.c")])
+const conf = path.join(work, "conf")
+fs.mkdirSync(conf, { mode: 0o755 })
+fs.writeFileSync(path.join(conf, "base.list"), "/usr/lib\n/etc/hostname\n")
+const rootfs = path.join(work, "rootfs")
+fs.mkdirSync(path.join(rootfs, "bin"), { recursive: true })
+fs.copyFileSync(busybox, path.join(rootfs, "bin/busybox"))
+fs.chmodSync(path.join(rootfs, "bin/busybox"), 0o755)
+fs.symlinkSync("busybox", path.join(rootfs, "bin/sh"))
+fs.symlinkSync("busybox", path.join(rootfs, "bin/true"))
+
+const variants = [{ name: "no hook", hook: undefined }]
+variants.push({
+  name: "ascend-docker-hook (bundle)",
+  hook: {
+    path: process.execPath,
+    args: ["node", path.join(root, "dist/ascend-docker-hook.cjs"), "--config-dir", conf, "--cli", cli],
+    env: ["LANG=C"]
+  }
+})
+const sea = path.join(root, "dist/ascend-docker-hook")
+if (fs.existsSync(sea)) {
+  fs.copyFileSync(sea, path.join(work, "bin", "ascend-docker-hook"))
+  fs.chmodSync(path.join(work, "bin", "ascend-docker-hook"), 0o755)
+  variants.push({
+    name: "ascend-docker-hook (binary)",
+    hook: {
+      path: path.join(work, "bin", "ascend-docker-hook"),
+      args: ["ascend-docker-hook", "--config-dir", conf],
+      env: ["LANG=C"]
+    }
+  })
+}
+const goPath = "/usr/share/gocode"
+if (
+  spawnSync("go", ["version"]).status === 0 &&
+  fs.existsSync(path.join(goPath, "src/github.com/opencontainers/runtime-spec"))
+) {
+  const dir = path.join(work, "seed")
+  fs.mkdirSync(dir)
+  const source = fs
+    .readFileSync(path.join(root, "../shared/seed/ascend-docker-hook.go"), "utf8")
+    .replace('"/etc/ascend-docker-runtime.d"', JSON.stringify(conf))
+  fs.writeFileSync(path.join(dir, "main.go"), source)
+  const out = path.join(work, "bin", "seed-hook")
+  const built = spawnSync("go", ["build", "-o", out, "."], {
+    cwd: dir,
+    env: { ...process.env, GO111MODULE: "off", GOPATH: goPath, GOCACHE: path.join(work, "gocache") }
+  })
+  if (built.status === 0)
+    variants.push({ name: "Go seed", hook: { path: out, args: ["ascend-docker-hook"], env: ["LANG=C"] } })
+}
+
+for (const v of variants) {
+  v.bundle = path.join(work, v.name.replace(/\W+/g, "-"))
+  fs.mkdirSync(v.bundle)
+  execFileSync("runc", ["spec"], { cwd: v.bundle })
+  const config = JSON.parse(fs.readFileSync(path.join(v.bundle, "config.json"), "utf8"))
+  config.root = { path: rootfs, readonly: true }
+  config.process.terminal = false
+  config.process.args = ["true"]
+  config.process.env.push("ASCEND_VISIBLE_DEVICES=0-7")
+  if (v.hook) config.hooks = { prestart: [v.hook] }
+  fs.writeFileSync(path.join(v.bundle, "config.json"), JSON.stringify(config))
+  v.samples = []
+}
+
+let n = 0
+for (let round = 0; round < runs + 2; round++) {
+  for (const v of variants) {
+    const id = `adh-bench-${process.pid}-${n++}`
+    const t = process.hrtime.bigint()
+    const r = spawnSync("runc", ["run", "--bundle", v.bundle, id], { stdio: ["ignore", "ignore", "pipe"] })
+    const ms = Number(process.hrtime.bigint() - t) / 1e6
+    spawnSync("runc", ["delete", "-f", id])
+    if (r.status !== 0) throw new Error(`${v.name}: runc exited ${r.status}: ${r.stderr}`)
+    if (round >= 2) v.samples.push(ms)
+  }
+}
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+const floor = median(variants[0].samples)
+console.log(`\nrunc run of a busybox container (${runs} interleaved runs each)\n`)
+console.log(
+  `${"variant".padEnd(32)} ${"median ms".padStart(10)} ${"min".padStart(7)} ${"max".padStart(7)} ${"+ms vs no hook".padStart(15)}`
+)
+for (const v of variants) {
+  const m = median(v.samples)
+  console.log(
+    `${v.name.padEnd(32)} ${m.toFixed(1).padStart(10)} ${Math.min(...v.samples)
+      .toFixed(1)
+      .padStart(7)} ${Math.max(...v.samples)
+      .toFixed(1)
+      .padStart(7)} ${(m - floor).toFixed(1).padStart(15)}`
+  )
+}
+fs.rmSync(work, { recursive: true, force: true })

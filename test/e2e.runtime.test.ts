@@ -1,0 +1,216 @@
+import { execFileSync, spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { cleanup, HOOK, NODE, recordingCli, scratch } from "./support/fixtures.ts"
+
+// The hook where it lives: runc and crun start real containers (a busybox rootfs, `runc spec`) with the
+// built hook registered as an installer would (absolute path, args, an explicit env without PATH), once
+// as a prestart and once as a createRuntime hook. The CLI is the recording stand-in; it checks that
+// --pid is a live process in another mount namespace (the container's init).
+
+const which = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0
+const BUSYBOX = ["/bin/busybox", "/usr/bin/busybox"].find((p) => fs.existsSync(p))
+const missing = [...["runc", "crun", "unshare"].filter((c) => !which(c)), ...(BUSYBOX === undefined ? ["busybox"] : [])]
+const inCI = process.env.CI !== undefined && process.env.CI !== "" && process.env.CI !== "false"
+const isRoot = process.getuid?.() === 0
+const canRun = missing.length === 0 && isRoot
+
+if (!canRun) {
+  const why = isRoot ? `missing ${missing.join(", ")}` : "not root"
+  if (inCI)
+    throw new Error(`end-to-end runtime tests cannot run in CI: ${why} (.ci/run installs runc crun busybox-static)`)
+  console.warn(`SKIPPING end-to-end runtime tests outside CI: ${why}`)
+}
+
+type Runtime = "runc" | "crun"
+type Stage = "prestart" | "createRuntime"
+
+let base = ""
+let rootfs = ""
+const ids: Array<string> = []
+let counter = 0
+
+beforeAll(() => {
+  if (!canRun) return
+  base = scratch()
+  rootfs = path.join(base, "rootfs")
+  fs.mkdirSync(path.join(rootfs, "bin"), { recursive: true })
+  fs.copyFileSync(BUSYBOX!, path.join(rootfs, "bin/busybox"))
+  fs.chmodSync(path.join(rootfs, "bin/busybox"), 0o755)
+  fs.symlinkSync("busybox", path.join(rootfs, "bin/sh"))
+  fs.mkdirSync(path.join(base, "conf"), { mode: 0o755 })
+  fs.writeFileSync(path.join(base, "conf/base.list"), "/usr/lib\n/etc/hostname\n/nonexistent\n")
+  fs.writeFileSync(path.join(base, "conf/extra.list"), "/usr/share\n")
+})
+
+afterAll(() => {
+  if (!canRun) return
+  for (const id of ids) {
+    spawnSync("runc", ["delete", "-f", id])
+    spawnSync("crun", ["delete", "-f", id])
+  }
+  const left = ["runc", "crun"].flatMap((rt) =>
+    execFileSync(rt, ["list", "-q"], { encoding: "utf8" })
+      .split("\n")
+      .filter((id) => ids.includes(id))
+  )
+  cleanup(base)
+  assert.deepStrictEqual(left, [], "containers left behind")
+})
+
+interface Started {
+  readonly id: string
+  readonly status: number | null
+  readonly stdout: string
+  readonly stderr: string
+  readonly record?: {
+    readonly argv: ReadonlyArray<string>
+    readonly env: ReadonlyArray<string>
+    readonly pidAlive: boolean
+    readonly mntnsDiffers: boolean
+  }
+  /** The state the runtime sent its hooks, captured by a hook that runs before ours. */
+  readonly state?: Record<string, unknown>
+}
+
+/** Makes a bundle with `runc spec`, registers the hook, and runs the container to completion. */
+const start = (
+  runtime: Runtime,
+  stage: Stage,
+  env: ReadonlyArray<string>,
+  hookEnv: ReadonlyArray<string> = []
+): Started => {
+  const id = `adh-e2e-${process.pid}-${++counter}`
+  ids.push(id)
+  const bundle = path.join(base, id)
+  fs.mkdirSync(bundle)
+  execFileSync("runc", ["spec"], { cwd: bundle })
+  const record = path.join(bundle, "record.json")
+  const stateCopy = path.join(bundle, "state.json")
+  const config = JSON.parse(fs.readFileSync(path.join(bundle, "config.json"), "utf8"))
+  config.root = { path: rootfs, readonly: true }
+  config.process.terminal = false
+  config.process.args = ["sh", "-c", `echo MARKER-${id}`]
+  config.process.env = [...config.process.env, ...env]
+  config.hooks = {
+    [stage]: [
+      { path: "/bin/sh", args: ["sh", "-c", `/bin/cat > ${stateCopy}`] },
+      {
+        path: NODE,
+        args: ["node", HOOK, "--config-dir", path.join(base, "conf"), "--cli", recordingCli()],
+        env: [`ADH_RECORD=${record}`, ...hookEnv],
+        timeout: 30
+      }
+    ]
+  }
+  fs.writeFileSync(path.join(bundle, "config.json"), JSON.stringify(config))
+  const command =
+    runtime === "runc"
+      ? ["runc", ["run", "--bundle", bundle, id]]
+      : // crun fails on these machines' hybrid cgroup layout; in a private mount namespace without the
+        // unified hierarchy it works. Nothing on the host changes.
+        [
+          "unshare",
+          ["-m", "sh", "-c", `umount /sys/fs/cgroup/unified 2>/dev/null; exec crun run --bundle ${bundle} ${id}`]
+        ]
+  const result = spawnSync(command[0] as string, command[1] as Array<string>, {
+    cwd: bundle,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+    timeout: 60_000
+  })
+  spawnSync(runtime, ["delete", "-f", id])
+  return {
+    id,
+    status: result.status,
+    stdout: result.stdout,
+    stderr: result.stderr,
+    record: fs.existsSync(record) ? JSON.parse(fs.readFileSync(record, "utf8")) : undefined,
+    state: fs.existsSync(stateCopy) ? JSON.parse(fs.readFileSync(stateCopy, "utf8")) : undefined
+  }
+}
+
+for (const runtime of ["runc", "crun"] as const) {
+  for (const stage of ["prestart", "createRuntime"] as const) {
+    describe.runIf(canRun)(`under ${runtime}, as a ${stage} hook`, () => {
+      it("devices requested: the container runs and the CLI gets exactly the argv", () => {
+        const run = start(runtime, stage, [
+          "ASCEND_VISIBLE_DEVICES=3, 1-2,npu-1",
+          "ASCEND_RUNTIME_MOUNTS=base,EXTRA",
+          "ASCEND_RUNTIME_OPTIONS=VIRTUAL"
+        ])
+        assert.strictEqual(run.status, 0, run.stderr)
+        assert.include(run.stdout, `MARKER-${run.id}`)
+        assert.isDefined(run.record, "the CLI ran")
+        const pid = run.record!.argv[4]!
+        assert.deepStrictEqual(run.record!.argv, [
+          recordingCli(),
+          "--devices",
+          "1,2,3",
+          "--pid",
+          pid,
+          "--rootfs",
+          rootfs,
+          "--mount-file",
+          "/etc/hostname",
+          "--mount-dir",
+          "/usr/lib",
+          "--mount-dir",
+          "/usr/share",
+          "--options",
+          "VIRTUAL"
+        ])
+        assert.strictEqual(pid, String(run.state!.pid), "--pid is the pid the runtime gave")
+        assert.isTrue(run.record!.pidAlive, "--pid names a live process")
+        assert.isTrue(run.record!.mntnsDiffers, "--pid is in another mount namespace: the container's init")
+        assert.deepStrictEqual(run.record!.env, [`ADH_RECORD=${path.join(base, run.id, "record.json")}`])
+      })
+
+      it("no ASCEND_VISIBLE_DEVICES: the container runs and the CLI never starts", () => {
+        const run = start(runtime, stage, [])
+        assert.strictEqual(run.status, 0, run.stderr)
+        assert.include(run.stdout, `MARKER-${run.id}`)
+        assert.isUndefined(run.record)
+      })
+
+      it("a bad value: the runtime refuses the container, and no container is left", () => {
+        const run = start(runtime, stage, ["ASCEND_VISIBLE_DEVICES=a"])
+        assert.notStrictEqual(run.status, 0)
+        assert.notInclude(run.stdout, "MARKER")
+        assert.isUndefined(run.record)
+        if (runtime === "runc") {
+          assert.include(
+            run.stderr,
+            'ascend-docker-hook: container env ASCEND_VISIBLE_DEVICES: item \\"a\\" is not a device id'
+          )
+        } else {
+          assert.match(run.stderr, /error executing hook .* \(exit code: 1\)/)
+        }
+        const list = execFileSync(runtime, ["list", "-q"], { encoding: "utf8" })
+        assert.notInclude(list.split("\n"), run.id)
+      })
+
+      it("the CLI exits non-zero: the container is refused with the CLI's status", () => {
+        const run = start(runtime, stage, ["ASCEND_VISIBLE_DEVICES=0"], ["ADH_EXIT=5"])
+        assert.notStrictEqual(run.status, 0)
+        assert.notInclude(run.stdout, "MARKER")
+        assert.isDefined(run.record, "the CLI ran")
+        if (runtime === "runc") assert.include(run.stderr, "exit status 5")
+        else assert.match(run.stderr, /\(exit code: 5\)/)
+      })
+
+      it(`${runtime}'s own state is what the hook read`, () => {
+        const run = start(runtime, stage, ["ASCEND_VISIBLE_DEVICES=0"])
+        assert.strictEqual(run.status, 0, run.stderr)
+        if (runtime === "crun") {
+          assert.strictEqual(run.state!.status, "created")
+          assert.strictEqual(run.state!.root, rootfs)
+        } else {
+          assert.strictEqual(run.state!.status, "creating")
+        }
+        assert.strictEqual(run.record!.argv[4], String(run.state!.pid))
+      })
+    })
+  }
+}
