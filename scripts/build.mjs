@@ -1,12 +1,14 @@
-// Bundles the hook into one minified CJS file: unbundled start-up is 3-4x slower (STACK.md).
-import { readFileSync } from "node:fs"
+// Builds the hook two ways:
+// - dist/ascend-docker-hook.cjs: one minified CJS bundle, run as `node dist/ascend-docker-hook.cjs`
+//   (always bundle: unbundled start-up is 3-4x slower, STACK.md);
+// - dist/ascend-docker-hook: a self-contained Node single executable application whose startup snapshot
+//   holds the initialised modules and a warmed pipeline (src/sea.ts). Skipped with --no-binary.
+import { execFileSync } from "node:child_process"
+import * as fs from "node:fs"
 import * as esbuild from "esbuild"
 
-const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"))
-
-const result = await esbuild.build({
-  entryPoints: ["src/bin.ts"],
-  outfile: "dist/ascend-docker-hook.cjs",
+const pkg = JSON.parse(fs.readFileSync(new URL("../package.json", import.meta.url), "utf8"))
+const common = {
   bundle: true,
   platform: "node",
   format: "cjs",
@@ -16,7 +18,39 @@ const result = await esbuild.build({
   metafile: true,
   define: { HOOK_VERSION: JSON.stringify(pkg.version) },
   logLevel: "warning"
-})
-const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0)
-const modules = Object.keys(result.metafile.inputs).length
-console.log(`built dist/ascend-docker-hook.cjs: ${bytes} bytes from ${modules} modules`)
+}
+
+const bundle = async (entry, outfile) => {
+  const result = await esbuild.build({ ...common, entryPoints: [entry], outfile })
+  const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0)
+  console.log(`built ${outfile}: ${bytes} bytes from ${Object.keys(result.metafile.inputs).length} modules`)
+}
+
+await bundle("src/bin.ts", "dist/ascend-docker-hook.cjs")
+
+if (!process.argv.includes("--no-binary")) {
+  const { inject } = await import("postject")
+  await bundle("src/sea.ts", "dist/sea-main.cjs")
+  fs.writeFileSync(
+    "dist/sea-config.json",
+    JSON.stringify({
+      main: "dist/sea-main.cjs",
+      output: "dist/sea-prep.blob",
+      disableExperimentalSEAWarning: true,
+      useSnapshot: true,
+      useCodeCache: false,
+      // A ~100 ms process gains nothing from V8's optimizing tiers, which only start background compiles.
+      execArgv: ["--max-opt=0"]
+    })
+  )
+  execFileSync(process.execPath, ["--experimental-sea-config", "dist/sea-config.json"], { stdio: "inherit" })
+  const out = "dist/ascend-docker-hook"
+  fs.rmSync(out, { force: true })
+  fs.copyFileSync(process.execPath, `${out}.tmp`)
+  fs.chmodSync(`${out}.tmp`, 0o755)
+  await inject(`${out}.tmp`, "NODE_SEA_BLOB", fs.readFileSync("dist/sea-prep.blob"), {
+    sentinelFuse: "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2"
+  })
+  fs.renameSync(`${out}.tmp`, out)
+  console.log(`built ${out}: Node ${process.version} single executable with a startup snapshot`)
+}

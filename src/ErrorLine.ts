@@ -11,3 +11,13 @@ export const errorLine = (message: string): string => {
   const cut = new TextDecoder().decode(bytes.subarray(0, Limits.errorLineBytes - 5)).replace(/\uFFFD$/, "")
   return `${cut}...\n`
 }
+
+/** The last-resort guard: anything that escapes becomes one line on stderr and exit 1, never a stack trace. */
+export const installGuard = (): void => {
+  process.on("uncaughtException", (e) => {
+    process
+      .getBuiltinModule("node:fs")
+      .writeSync(2, errorLine(`internal error: ${e instanceof Error ? e.message : String(e)}`))
+    process.exit(1)
+  })
+}

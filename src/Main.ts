@@ -67,8 +67,11 @@ const main = (): number => {
   return fail(known ? message : `internal error: ${message}`)
 }
 
-try {
-  process.exitCode = main()
-} catch (e) {
-  process.exitCode = fail(`internal error: ${e instanceof Error ? e.message : String(e)}`)
+/** Runs the hook for this process and sets its exit status; nothing escapes as a throw. */
+export const runMain = (): void => {
+  try {
+    process.exitCode = main()
+  } catch (e) {
+    process.exitCode = fail(`internal error: ${e instanceof Error ? e.message : String(e)}`)
+  }
 }

@@ -1,8 +1,17 @@
+import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import { cleanup, type Host, type HostSpec, makeHost, runHook } from "./support/fixtures.ts"
+import {
+  BINARY,
+  type Build,
+  cleanup,
+  type Host,
+  type HostSpec,
+  makeHost,
+  runHook as runAny
+} from "./support/fixtures.ts"
 
 // The built bundle, run as a process with the state on stdin and a compiled CLI stand-in that records
 // its exact argv. Each SPEC.md "Where we differ" row is named in its test.
@@ -19,295 +28,324 @@ afterAll(() => {
 
 const npu = (...env: Array<string>) => ["PATH=/usr/bin", ...env]
 
-/** Runs and expects the CLI to have been exec'd; returns its argv without argv[0]. */
-const argvOf = (h: Host, options: Parameters<typeof runHook>[1] = {}) => {
-  const run = runHook(h, options)
-  assert.strictEqual(run.stderr, "")
-  assert.strictEqual(run.status, 0)
-  assert.isDefined(run.cli, "the CLI ran")
-  assert.strictEqual(run.cli!.argv[0], h.cli)
-  return run.cli!.argv.slice(1)
-}
+for (const build of ["bundle", "binary"] as const satisfies ReadonlyArray<Build>) {
+  const runHook: typeof runAny = (h, options = {}) => runAny(h, { build, ...options })
 
-/** Runs and expects one error line, exit 1, and no CLI. */
-const refused = (h: Host, pattern: RegExp, options: Parameters<typeof runHook>[1] = {}) => {
-  const run = runHook(h, options)
-  assert.strictEqual(run.status, 1, run.stderr)
-  assert.isUndefined(run.cli, "the CLI must not run")
-  assert.strictEqual(run.stdout, "")
-  assert.match(run.stderr, /^ascend-docker-hook: [^\n]+\n$/)
-  assert.match(run.stderr, pattern)
-  assert.isAtMost(Buffer.byteLength(run.stderr), 1024)
-  return run.stderr
-}
-
-describe("the hook as a process", () => {
-  it("execs the CLI with the seed's argv, byte for byte", () => {
-    const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=0,1,3"), lists: { base: "/usr/lib\n/etc/hostname\n" } })
-    assert.deepStrictEqual(argvOf(h), [
-      "--devices",
-      "0,1,3",
-      "--pid",
-      "4242",
-      "--rootfs",
-      `${h.bundle}/rootfs`,
-      "--mount-file",
-      "/etc/hostname",
-      "--mount-dir",
-      "/usr/lib"
-    ])
-  })
-
-  it("SPEC row 3,1,2: sorts the devices", () => {
-    const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=3,1,2") })
-    assert.deepStrictEqual(argvOf(h).slice(0, 2), ["--devices", "1,2,3"])
-  })
-
-  it("SPEC row 1,2,1: drops every duplicate, not only adjacent ones", () => {
-    const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=1,2,1") })
-    assert.deepStrictEqual(argvOf(h).slice(0, 2), ["--devices", "1,2"])
-  })
-
-  it("takes ranges, spaces and device names", () => {
-    const h = host({ env: npu("ASCEND_VISIBLE_DEVICES= 4 - 6 ,Ascend910-0, npu-9,Ascend310P-2") })
-    assert.deepStrictEqual(argvOf(h).slice(0, 2), ["--devices", "0,2,4,5,6,9"])
-  })
-
-  for (const [value, why] of [
-    ["+1", /"\+1" is not a device id/],
-    ["9223372036854775807", /out of range 0-1023/],
-    ["0-50000000", /out of range 0-1023/],
-    ["3-1", /left border above/],
-    ["1-2-3", /not a range/],
-    ["a", /"a" is not a device id/],
-    ["2048", /out of range/],
-    ["1,,2", /item "" is empty/]
-  ] as const) {
-    it(`SPEC row ${value}: refused at once, naming the item`, () => {
-      const h = host({ env: npu(`ASCEND_VISIBLE_DEVICES=${value}`) })
-      refused(h, why)
-    })
+  /** Runs and expects the CLI to have been exec'd; returns its argv without argv[0]. */
+  const argvOf = (h: Host, options: Parameters<typeof runHook>[1] = {}) => {
+    const run = runHook(h, options)
+    assert.strictEqual(run.stderr, "")
+    assert.strictEqual(run.status, 0)
+    assert.isDefined(run.cli, "the CLI ran")
+    assert.strictEqual(run.cli!.argv[0], h.cli)
+    return run.cli!.argv.slice(1)
   }
 
-  it("no ASCEND_VISIBLE_DEVICES, or a blank one: exit 0, nothing run", () => {
-    for (const env of [npu(), npu("ASCEND_VISIBLE_DEVICES="), npu("ASCEND_VISIBLE_DEVICES=  ")]) {
-      const h = host({ env, lists: {} })
-      const run = runHook(h)
-      assert.strictEqual(run.status, 0)
-      assert.strictEqual(run.stderr, "")
-      assert.isUndefined(run.cli)
-    }
-  })
+  /** Runs and expects one error line, exit 1, and no CLI. */
+  const refused = (h: Host, pattern: RegExp, options: Parameters<typeof runHook>[1] = {}) => {
+    const run = runHook(h, options)
+    assert.strictEqual(run.status, 1, run.stderr)
+    assert.isUndefined(run.cli, "the CLI must not run")
+    assert.strictEqual(run.stdout, "")
+    assert.match(run.stderr, /^ascend-docker-hook: [^\n]+\n$/)
+    assert.match(run.stderr, pattern)
+    assert.isAtMost(Buffer.byteLength(run.stderr), 1024)
+    return run.stderr
+  }
 
-  it("not an NPU container: reads no mount list (a missing config dir is no error)", () => {
-    const h = host({ env: npu(), lists: {} })
-    fs.rmSync(h.configDir, { recursive: true })
-    const run = runHook(h)
-    assert.strictEqual(run.status, 0)
-    assert.isUndefined(run.cli)
-  })
-
-  it("SPEC row ASCEND_RUNTIME_MOUNTS=../../tmp/evil: refused as a bad name", () => {
-    const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=0", "ASCEND_RUNTIME_MOUNTS=../../tmp/evil") })
-    refused(h, /ASCEND_RUNTIME_MOUNTS: item "..\/..\/tmp\/evil" is not a mount-list name/)
-  })
-
-  it("SPEC row blank line in a .list: skipped, never the cwd", () => {
-    const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=0"), lists: { base: "\n   \n/usr/lib\n\n# a comment\n" } })
-    assert.deepStrictEqual(argvOf(h).slice(6), ["--mount-dir", "/usr/lib"])
-  })
-
-  it("SPEC row relative line in a .list: refused, naming file and line", () => {
-    const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=0"), lists: { base: "/usr/lib\n\nusr/lib\n" } })
-    refused(h, new RegExp(`mount list ${h.configDir}/base.list:3: "usr/lib" is not an absolute path`))
-  })
-
-  it("SPEC row env entry FOO without '=': skipped, no crash", () => {
-    const h = host({ env: ["FOO", "ASCEND_VISIBLE_DEVICES=2", "BAR"] })
-    assert.deepStrictEqual(argvOf(h).slice(0, 2), ["--devices", "2"])
-  })
-
-  it("the first occurrence of a key wins", () => {
-    const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=5", "ASCEND_VISIBLE_DEVICES=6") })
-    assert.deepStrictEqual(argvOf(h).slice(0, 2), ["--devices", "5"])
-  })
-
-  it("SPEC row options VIRTUAL,NODRV and NODRV,NODRV: canonical order, deduplicated", () => {
-    const a = host({ env: npu("ASCEND_VISIBLE_DEVICES=0", "ASCEND_RUNTIME_OPTIONS=VIRTUAL, NODRV") })
-    assert.deepStrictEqual(argvOf(a).slice(-2), ["--options", "NODRV,VIRTUAL"])
-    const b = host({ env: npu("ASCEND_VISIBLE_DEVICES=0", "ASCEND_RUNTIME_OPTIONS=NODRV,NODRV") })
-    assert.deepStrictEqual(argvOf(b).slice(-2), ["--options", "NODRV"])
-    const c = host({ env: npu("ASCEND_VISIBLE_DEVICES=0", "ASCEND_RUNTIME_OPTIONS=nodrv") })
-    refused(c, /ASCEND_RUNTIME_OPTIONS: item "nodrv" is not a runtime option/)
-  })
-
-  it("SPEC row malformed stdin: the cause is in the message", () => {
-    const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=0") })
-    refused(h, /container state from stdin: invalid JSON: .*position/, { stdin: '{"pid": 1,' })
-    refused(h, /expected a JSON object, got an array/, { stdin: "[1]" })
-    refused(h, /invalid JSON/, { stdin: `${h.state} {}` })
-    refused(h, /invalid JSON/, { stdin: "" })
-  })
-
-  it("SPEC rows state without bundle / without pid: refused", () => {
-    const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=0") })
-    refused(h, /Missing key; at \["bundle"\]/, { stdin: JSON.stringify({ pid: 5 }) })
-    refused(h, /Missing key; at \["pid"\]/, { stdin: JSON.stringify({ bundle: h.bundle }) })
-    refused(h, /pid/, { stdin: JSON.stringify({ pid: 0, bundle: h.bundle }) })
-    refused(h, /bundle is not an absolute path/, { stdin: JSON.stringify({ pid: 5, bundle: "bundle" }) })
-  })
-
-  it("accepts crun's state (status created, an extra root key) and annotations", () => {
-    const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=1") })
-    const stdin = `\n  ${JSON.stringify({ ociVersion: "1.0.0", id: "c", status: "created", pid: 77, bundle: h.bundle, root: "rootfs", annotations: { a: "b" } })}\n\n`
-    assert.deepStrictEqual(argvOf(h, { stdin }).slice(2, 4), ["--pid", "77"])
-  })
-
-  it("rootfs: relative root.path joined to the bundle and cleaned; absolute taken as written; / refused", () => {
-    const rel = host({ env: npu("ASCEND_VISIBLE_DEVICES=0"), rootPath: "./x/../rootfs/" })
-    assert.deepStrictEqual(argvOf(rel).slice(4, 6), ["--rootfs", `${rel.bundle}/rootfs`])
-    const abs = host({ env: npu("ASCEND_VISIBLE_DEVICES=0"), rootPath: "/var/lib/c1/rootfs/" })
-    assert.deepStrictEqual(argvOf(abs).slice(4, 6), ["--rootfs", "/var/lib/c1/rootfs/"])
-    const root = host({ env: npu("ASCEND_VISIBLE_DEVICES=0"), rootPath: "/" })
-    refused(root, /rootfs "\/" is the host's \//)
-    const up = host({ env: npu("ASCEND_VISIBLE_DEVICES=0"), rootPath: "../../../../../../.." })
-    refused(up, /is the host's \//)
-  })
-
-  it("config.json without process or root is refused", () => {
-    refused(host({ config: { root: { path: "rootfs" } } }), /Missing key; at \["process"\]/)
-    refused(host({ config: { process: { env: [] } } }), /Missing key; at \["root"\]/)
-    refused(host({ config: "{not json" }), /OCI config .*config.json: invalid JSON/)
-  })
-
-  it("mount lists: files and sockets as --mount-file, dirs as --mount-dir, the rest skipped, each path once", () => {
-    const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=0", "ASCEND_RUNTIME_MOUNTS=BASE, extra ,base") })
-    const sock = path.join(h.dir, "s.sock")
-    const server = net.createServer().listen(sock)
-    try {
-      fs.symlinkSync("/etc/hostname", path.join(h.dir, "link-to-hostname"))
-      fs.writeFileSync(
-        path.join(h.configDir, "base.list"),
-        ["/usr/lib/", "/etc//hostname", "/dev/null", "/does/not/exist", sock, `${h.dir}/link-to-hostname`].join("\n")
-      )
-      fs.writeFileSync(path.join(h.configDir, "extra.list"), "/usr/lib\n/usr/./share\n/etc/hostname\r\n")
-      for (let i = 0; i < 50 && !fs.existsSync(sock); i++)
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20)
-      assert.deepStrictEqual(argvOf(h).slice(6), [
+  describe(`the hook as a process (${build})`, () => {
+    it("execs the CLI with the seed's argv, byte for byte", () => {
+      const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=0,1,3"), lists: { base: "/usr/lib\n/etc/hostname\n" } })
+      assert.deepStrictEqual(argvOf(h), [
+        "--devices",
+        "0,1,3",
+        "--pid",
+        "4242",
+        "--rootfs",
+        `${h.bundle}/rootfs`,
         "--mount-file",
         "/etc/hostname",
-        "--mount-file",
-        sock,
-        "--mount-file",
-        `${h.dir}/link-to-hostname`,
         "--mount-dir",
-        "/usr/lib",
-        "--mount-dir",
-        "/usr/share"
+        "/usr/lib"
       ])
-    } finally {
-      server.close()
+    })
+
+    it("SPEC row 3,1,2: sorts the devices", () => {
+      const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=3,1,2") })
+      assert.deepStrictEqual(argvOf(h).slice(0, 2), ["--devices", "1,2,3"])
+    })
+
+    it("SPEC row 1,2,1: drops every duplicate, not only adjacent ones", () => {
+      const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=1,2,1") })
+      assert.deepStrictEqual(argvOf(h).slice(0, 2), ["--devices", "1,2"])
+    })
+
+    it("takes ranges, spaces and device names", () => {
+      const h = host({ env: npu("ASCEND_VISIBLE_DEVICES= 4 - 6 ,Ascend910-0, npu-9,Ascend310P-2") })
+      assert.deepStrictEqual(argvOf(h).slice(0, 2), ["--devices", "0,2,4,5,6,9"])
+    })
+
+    for (const [value, why] of [
+      ["+1", /"\+1" is not a device id/],
+      ["9223372036854775807", /out of range 0-1023/],
+      ["0-50000000", /out of range 0-1023/],
+      ["3-1", /left border above/],
+      ["1-2-3", /not a range/],
+      ["a", /"a" is not a device id/],
+      ["2048", /out of range/],
+      ["1,,2", /item "" is empty/]
+    ] as const) {
+      it(`SPEC row ${value}: refused at once, naming the item`, () => {
+        const h = host({ env: npu(`ASCEND_VISIBLE_DEVICES=${value}`) })
+        refused(h, why)
+      })
     }
-  })
 
-  it("a missing mount list is an error naming it", () => {
-    const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=0", "ASCEND_RUNTIME_MOUNTS=base,nope") })
-    refused(h, /nope\.list: does not exist/)
-  })
+    it("no ASCEND_VISIBLE_DEVICES, or a blank one: exit 0, nothing run", () => {
+      for (const env of [npu(), npu("ASCEND_VISIBLE_DEVICES="), npu("ASCEND_VISIBLE_DEVICES=  ")]) {
+        const h = host({ env, lists: {} })
+        const run = runHook(h)
+        assert.strictEqual(run.status, 0)
+        assert.strictEqual(run.stderr, "")
+        assert.isUndefined(run.cli)
+      }
+    })
 
-  it("the CLI gets the hook's own environment, never the container's", () => {
-    const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=0", "LEAK=from-the-image", "LD_PRELOAD=/evil.so") })
-    const run = runHook(h, { env: { HOOK_ONLY: "yes" } })
-    assert.strictEqual(run.status, 0, run.stderr)
-    assert.deepStrictEqual([...run.cli!.env].sort(), [`ADH_RECORD=${h.record}`, "HOOK_ONLY=yes"])
-  })
+    it("not an NPU container: reads no mount list (a missing config dir is no error)", () => {
+      const h = host({ env: npu(), lists: {} })
+      fs.rmSync(h.configDir, { recursive: true })
+      const run = runHook(h)
+      assert.strictEqual(run.status, 0)
+      assert.isUndefined(run.cli)
+    })
 
-  it("the CLI inherits blocking stdin, stdout and stderr (no O_NONBLOCK left behind)", () => {
-    const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=0") })
-    const run = runHook(h)
-    assert.strictEqual(run.status, 0, run.stderr)
-    assert.deepStrictEqual(run.cli!.nonblock, [0, 0, 0])
-  })
+    it("SPEC row ASCEND_RUNTIME_MOUNTS=../../tmp/evil: refused as a bad name", () => {
+      const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=0", "ASCEND_RUNTIME_MOUNTS=../../tmp/evil") })
+      refused(h, /ASCEND_RUNTIME_MOUNTS: item "..\/..\/tmp\/evil" is not a mount-list name/)
+    })
 
-  it("the hook's exit status is the CLI's (the process was replaced)", () => {
-    const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=0") })
-    const run = runHook(h, { env: { ADH_EXIT: "7" } })
-    assert.strictEqual(run.status, 7)
-    assert.isDefined(run.cli)
-  })
+    it("SPEC row blank line in a .list: skipped, never the cwd", () => {
+      const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=0"), lists: { base: "\n   \n/usr/lib\n\n# a comment\n" } })
+      assert.deepStrictEqual(argvOf(h).slice(6), ["--mount-dir", "/usr/lib"])
+    })
 
-  it("without process.execve it spawns the CLI, waits, and exits with its status", () => {
-    const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=0,1") })
-    const preload = path.join(h.dir, "no-execve.cjs")
-    fs.writeFileSync(preload, "delete process.execve\n")
-    const run = runHook(h, { env: { ADH_EXIT: "3", NODE_OPTIONS: `--require ${preload}` } })
-    assert.strictEqual(run.status, 3, run.stderr)
-    assert.deepStrictEqual(run.cli!.argv.slice(0, 3), [h.cli, "--devices", "0,1"])
-    assert.deepStrictEqual(run.cli!.nonblock, [0, 0, 0])
-  })
+    it("SPEC row relative line in a .list: refused, naming file and line", () => {
+      const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=0"), lists: { base: "/usr/lib\n\nusr/lib\n" } })
+      refused(h, new RegExp(`mount list ${h.configDir}/base.list:3: "usr/lib" is not an absolute path`))
+    })
 
-  it("--dry-run prints the argv as JSON and runs nothing", () => {
-    const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=0-1"), lists: { base: "/usr/lib\n" } })
-    const run = runHook(h, { args: ["--dry-run"] })
-    assert.strictEqual(run.status, 0, run.stderr)
-    assert.isUndefined(run.cli)
-    assert.deepStrictEqual(JSON.parse(run.stdout), [
-      h.cli,
-      "--devices",
-      "0,1",
-      "--pid",
-      "4242",
-      "--rootfs",
-      `${h.bundle}/rootfs`,
-      "--mount-dir",
-      "/usr/lib"
-    ])
-    const none = host({ env: npu() })
-    assert.strictEqual(runHook(none, { args: ["--dry-run"] }).stdout, "null\n")
-  })
+    it("SPEC row env entry FOO without '=': skipped, no crash", () => {
+      const h = host({ env: ["FOO", "ASCEND_VISIBLE_DEVICES=2", "BAR"] })
+      assert.deepStrictEqual(argvOf(h).slice(0, 2), ["--devices", "2"])
+    })
 
-  it("--state reads the state from a file", () => {
-    const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=0") })
-    const file = path.join(h.dir, "state.json")
-    fs.writeFileSync(file, h.state)
-    assert.deepStrictEqual(argvOf(h, { args: ["--state", file], stdin: "" }).slice(0, 2), ["--devices", "0"])
-  })
+    it("the first occurrence of a key wins", () => {
+      const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=5", "ASCEND_VISIBLE_DEVICES=6") })
+      assert.deepStrictEqual(argvOf(h).slice(0, 2), ["--devices", "5"])
+    })
 
-  it("--help, --version and a bad flag", () => {
-    const h = host()
-    const help = runHook(h, { args: ["--help"] })
-    assert.strictEqual(help.status, 0)
-    assert.match(help.stdout, /^usage: ascend-docker-hook/)
-    const version = runHook(h, { args: ["--version"] })
-    assert.match(version.stdout, /^ascend-docker-hook \d+\.\d+\.\d+\n$/)
-    refused(h, /unknown argument "--nope"/, { args: ["--nope"] })
-    refused(h, /--cli needs a value/, { args: ["--cli"], cliArgs: false })
-  })
+    it("SPEC row options VIRTUAL,NODRV and NODRV,NODRV: canonical order, deduplicated", () => {
+      const a = host({ env: npu("ASCEND_VISIBLE_DEVICES=0", "ASCEND_RUNTIME_OPTIONS=VIRTUAL, NODRV") })
+      assert.deepStrictEqual(argvOf(a).slice(-2), ["--options", "NODRV,VIRTUAL"])
+      const b = host({ env: npu("ASCEND_VISIBLE_DEVICES=0", "ASCEND_RUNTIME_OPTIONS=NODRV,NODRV") })
+      assert.deepStrictEqual(argvOf(b).slice(-2), ["--options", "NODRV"])
+      const c = host({ env: npu("ASCEND_VISIBLE_DEVICES=0", "ASCEND_RUNTIME_OPTIONS=nodrv") })
+      refused(c, /ASCEND_RUNTIME_OPTIONS: item "nodrv" is not a runtime option/)
+    })
 
-  it("with no flags: the seed's defaults (/etc/ascend-docker-runtime.d, the CLI next to the hook)", () => {
-    const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=0") })
-    const run = runHook(h, { cliArgs: false, args: ["--dry-run"] })
-    // This machine has no /etc/ascend-docker-runtime.d (or a real one); either way the default is what is read.
-    if (fs.existsSync("/etc/ascend-docker-runtime.d")) assert.notMatch(run.stderr, /config dir/)
-    else refused(h, /config dir \/etc\/ascend-docker-runtime\.d: does not exist/, { cliArgs: false })
-    const withDir = runHook(h, { cliArgs: false, args: ["--config-dir", h.configDir] })
-    assert.strictEqual(withDir.status, 1)
-    assert.match(withDir.stderr, /untrusted CLI .*\/dist\/ascend-docker-cli: does not exist/)
-  })
+    it("SPEC row malformed stdin: the cause is in the message", () => {
+      const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=0") })
+      refused(h, /container state from stdin: invalid JSON: .*position/, { stdin: '{"pid": 1,' })
+      refused(h, /expected a JSON object, got an array/, { stdin: "[1]" })
+      refused(h, /invalid JSON/, { stdin: `${h.state} {}` })
+      refused(h, /invalid JSON/, { stdin: "" })
+    })
 
-  it("SPEC row argv longer than the kernel takes: a short error before exec", () => {
-    const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=0", "ASCEND_RUNTIME_MOUNTS=base,more") })
-    let deep = path.join(h.dir, "deep")
-    while (deep.length < 3800) deep = path.join(deep, "d".repeat(200))
-    const lines: Array<string> = []
-    for (let i = 0; i < 300; i++) {
-      fs.mkdirSync(path.join(deep, `s${i}`), { recursive: true })
-      lines.push(path.join(deep, `s${i}`))
+    it("SPEC rows state without bundle / without pid: refused", () => {
+      const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=0") })
+      refused(h, /Missing key; at \["bundle"\]/, { stdin: JSON.stringify({ pid: 5 }) })
+      refused(h, /Missing key; at \["pid"\]/, { stdin: JSON.stringify({ bundle: h.bundle }) })
+      refused(h, /pid/, { stdin: JSON.stringify({ pid: 0, bundle: h.bundle }) })
+      refused(h, /bundle is not an absolute path/, { stdin: JSON.stringify({ pid: 5, bundle: "bundle" }) })
+    })
+
+    it("accepts crun's state (status created, an extra root key) and annotations", () => {
+      const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=1") })
+      const stdin = `\n  ${JSON.stringify({ ociVersion: "1.0.0", id: "c", status: "created", pid: 77, bundle: h.bundle, root: "rootfs", annotations: { a: "b" } })}\n\n`
+      assert.deepStrictEqual(argvOf(h, { stdin }).slice(2, 4), ["--pid", "77"])
+    })
+
+    it("rootfs: relative root.path joined to the bundle and cleaned; absolute taken as written; / refused", () => {
+      const rel = host({ env: npu("ASCEND_VISIBLE_DEVICES=0"), rootPath: "./x/../rootfs/" })
+      assert.deepStrictEqual(argvOf(rel).slice(4, 6), ["--rootfs", `${rel.bundle}/rootfs`])
+      const abs = host({ env: npu("ASCEND_VISIBLE_DEVICES=0"), rootPath: "/var/lib/c1/rootfs/" })
+      assert.deepStrictEqual(argvOf(abs).slice(4, 6), ["--rootfs", "/var/lib/c1/rootfs/"])
+      const root = host({ env: npu("ASCEND_VISIBLE_DEVICES=0"), rootPath: "/" })
+      refused(root, /rootfs "\/" is the host's \//)
+      const up = host({ env: npu("ASCEND_VISIBLE_DEVICES=0"), rootPath: "../../../../../../.." })
+      refused(up, /is the host's \//)
+    })
+
+    it("config.json without process or root is refused", () => {
+      refused(host({ config: { root: { path: "rootfs" } } }), /Missing key; at \["process"\]/)
+      refused(host({ config: { process: { env: [] } } }), /Missing key; at \["root"\]/)
+      refused(host({ config: "{not json" }), /OCI config .*config.json: invalid JSON/)
+    })
+
+    it("mount lists: files and sockets as --mount-file, dirs as --mount-dir, the rest skipped, each path once", () => {
+      const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=0", "ASCEND_RUNTIME_MOUNTS=BASE, extra ,base") })
+      const sock = path.join(h.dir, "s.sock")
+      const server = net.createServer().listen(sock)
+      try {
+        fs.symlinkSync("/etc/hostname", path.join(h.dir, "link-to-hostname"))
+        fs.writeFileSync(
+          path.join(h.configDir, "base.list"),
+          ["/usr/lib/", "/etc//hostname", "/dev/null", "/does/not/exist", sock, `${h.dir}/link-to-hostname`].join("\n")
+        )
+        fs.writeFileSync(path.join(h.configDir, "extra.list"), "/usr/lib\n/usr/./share\n/etc/hostname\r\n")
+        for (let i = 0; i < 50 && !fs.existsSync(sock); i++)
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20)
+        assert.deepStrictEqual(argvOf(h).slice(6), [
+          "--mount-file",
+          "/etc/hostname",
+          "--mount-file",
+          sock,
+          "--mount-file",
+          `${h.dir}/link-to-hostname`,
+          "--mount-dir",
+          "/usr/lib",
+          "--mount-dir",
+          "/usr/share"
+        ])
+      } finally {
+        server.close()
+      }
+    })
+
+    it("a missing mount list is an error naming it", () => {
+      const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=0", "ASCEND_RUNTIME_MOUNTS=base,nope") })
+      refused(h, /nope\.list: does not exist/)
+    })
+
+    it("the CLI gets the hook's own environment, never the container's", () => {
+      const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=0", "LEAK=from-the-image", "LD_PRELOAD=/evil.so") })
+      const run = runHook(h, { env: { HOOK_ONLY: "yes" } })
+      assert.strictEqual(run.status, 0, run.stderr)
+      assert.deepStrictEqual([...run.cli!.env].sort(), [`ADH_RECORD=${h.record}`, "HOOK_ONLY=yes"])
+    })
+
+    it("the CLI inherits blocking stdin, stdout and stderr (no O_NONBLOCK left behind)", () => {
+      const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=0") })
+      const run = runHook(h)
+      assert.strictEqual(run.status, 0, run.stderr)
+      assert.deepStrictEqual(run.cli!.nonblock, [0, 0, 0])
+    })
+
+    it("the hook's exit status is the CLI's (the process was replaced)", () => {
+      const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=0") })
+      const run = runHook(h, { env: { ADH_EXIT: "7" } })
+      assert.strictEqual(run.status, 7)
+      assert.isDefined(run.cli)
+    })
+
+    it("without process.execve it spawns the CLI, waits, and exits with its status", () => {
+      const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=0,1") })
+      const preload = path.join(h.dir, "no-execve.cjs")
+      fs.writeFileSync(preload, "delete process.execve\n")
+      const run = runHook(h, { env: { ADH_EXIT: "3", NODE_OPTIONS: `--require ${preload}` } })
+      assert.strictEqual(run.status, 3, run.stderr)
+      assert.deepStrictEqual(run.cli!.argv.slice(0, 3), [h.cli, "--devices", "0,1"])
+      assert.deepStrictEqual(run.cli!.nonblock, [0, 0, 0])
+    })
+
+    it("--dry-run prints the argv as JSON and runs nothing", () => {
+      const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=0-1"), lists: { base: "/usr/lib\n" } })
+      const run = runHook(h, { args: ["--dry-run"] })
+      assert.strictEqual(run.status, 0, run.stderr)
+      assert.isUndefined(run.cli)
+      assert.deepStrictEqual(JSON.parse(run.stdout), [
+        h.cli,
+        "--devices",
+        "0,1",
+        "--pid",
+        "4242",
+        "--rootfs",
+        `${h.bundle}/rootfs`,
+        "--mount-dir",
+        "/usr/lib"
+      ])
+      const none = host({ env: npu() })
+      assert.strictEqual(runHook(none, { args: ["--dry-run"] }).stdout, "null\n")
+    })
+
+    it("--state reads the state from a file", () => {
+      const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=0") })
+      const file = path.join(h.dir, "state.json")
+      fs.writeFileSync(file, h.state)
+      assert.deepStrictEqual(argvOf(h, { args: ["--state", file], stdin: "" }).slice(0, 2), ["--devices", "0"])
+    })
+
+    it("--help, --version and a bad flag", () => {
+      const h = host()
+      const help = runHook(h, { args: ["--help"] })
+      assert.strictEqual(help.status, 0)
+      assert.match(help.stdout, /^usage: ascend-docker-hook/)
+      const version = runHook(h, { args: ["--version"] })
+      assert.match(version.stdout, /^ascend-docker-hook \d+\.\d+\.\d+\n$/)
+      refused(h, /unknown argument "--nope"/, { args: ["--nope"] })
+      refused(h, /--cli needs a value/, { args: ["--cli"], cliArgs: false })
+    })
+
+    it("with no flags: the seed's defaults (/etc/ascend-docker-runtime.d, the CLI next to the hook)", () => {
+      const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=0") })
+      const run = runHook(h, { cliArgs: false, args: ["--dry-run"] })
+      // This machine has no /etc/ascend-docker-runtime.d (or a real one); either way the default is what is read.
+      if (fs.existsSync("/etc/ascend-docker-runtime.d")) assert.notMatch(run.stderr, /config dir/)
+      else refused(h, /config dir \/etc\/ascend-docker-runtime\.d: does not exist/, { cliArgs: false })
+      const withDir = runHook(h, { cliArgs: false, args: ["--config-dir", h.configDir] })
+      assert.strictEqual(withDir.status, 1)
+      assert.match(withDir.stderr, /untrusted CLI .*\/dist\/ascend-docker-cli: does not exist/)
+    })
+
+    it("SPEC row argv longer than the kernel takes: a short error before exec", () => {
+      const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=0", "ASCEND_RUNTIME_MOUNTS=base,more") })
+      let deep = path.join(h.dir, "deep")
+      while (deep.length < 3800) deep = path.join(deep, "d".repeat(200))
+      const lines: Array<string> = []
+      for (let i = 0; i < 300; i++) {
+        fs.mkdirSync(path.join(deep, `s${i}`), { recursive: true })
+        lines.push(path.join(deep, `s${i}`))
+      }
+      // Two lists: one would pass the 1 MiB list-file limit first.
+      fs.writeFileSync(path.join(h.configDir, "base.list"), lines.slice(0, 150).join("\n"))
+      fs.writeFileSync(path.join(h.configDir, "more.list"), lines.slice(150).join("\n"))
+      const err = refused(h, /argv of 607 arguments is \d+ bytes, more than 1048576/)
+      assert.isBelow(err.length, 300)
+    })
+  })
+}
+
+describe("the self-contained binary", () => {
+  it("runs with an empty environment and finds ascend-docker-cli next to itself (through a link too)", () => {
+    const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=2") })
+    const dir = path.join(h.dir, "bin")
+    fs.mkdirSync(dir, { mode: 0o755 })
+    fs.copyFileSync(BINARY, path.join(dir, "ascend-docker-hook"))
+    fs.chmodSync(path.join(dir, "ascend-docker-hook"), 0o755)
+    fs.copyFileSync(h.cli, path.join(dir, "ascend-docker-cli"))
+    fs.chmodSync(path.join(dir, "ascend-docker-cli"), 0o755)
+    fs.symlinkSync(path.join(dir, "ascend-docker-hook"), path.join(h.dir, "hook-link"))
+    for (const exe of [path.join(dir, "ascend-docker-hook"), path.join(h.dir, "hook-link")]) {
+      fs.rmSync(h.record, { force: true })
+      const run = spawnSync(exe, ["--config-dir", h.configDir], {
+        cwd: h.bundle,
+        input: h.state,
+        env: { ADH_RECORD: h.record },
+        encoding: "utf8"
+      })
+      assert.strictEqual(run.status, 0, run.stderr)
+      const record = JSON.parse(fs.readFileSync(h.record, "utf8"))
+      assert.deepStrictEqual(record.argv.slice(0, 3), [path.join(dir, "ascend-docker-cli"), "--devices", "2"])
     }
-    // Two lists: one would pass the 1 MiB list-file limit first.
-    fs.writeFileSync(path.join(h.configDir, "base.list"), lines.slice(0, 150).join("\n"))
-    fs.writeFileSync(path.join(h.configDir, "more.list"), lines.slice(150).join("\n"))
-    const err = refused(h, /argv of 607 arguments is \d+ bytes, more than 1048576/)
-    assert.isBelow(err.length, 300)
   })
 })

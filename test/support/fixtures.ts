@@ -6,6 +6,11 @@ import * as path from "node:path"
 /** The project root and the built hook. */
 export const ROOT = path.resolve(import.meta.dirname, "../..")
 export const HOOK = path.join(ROOT, "dist/ascend-docker-hook.cjs")
+/** The self-contained binary (Node SEA with a startup snapshot). */
+export const BINARY = path.join(ROOT, "dist/ascend-docker-hook")
+/** The two builds of the hook, as the command that runs each. */
+export const BUILDS = { bundle: () => [NODE, HOOK], binary: () => [BINARY] } as const
+export type Build = keyof typeof BUILDS
 /** The Node the tests run on: the project's Node 24 under `npm test`. */
 export const NODE = process.execPath
 
@@ -116,15 +121,17 @@ export const runHook = (
     readonly stdin?: string | Buffer
     readonly env?: Readonly<Record<string, string>>
     readonly cliArgs?: boolean
+    readonly build?: Build
   } = {}
 ): HookRun => {
   fs.rmSync(host.record, { force: true })
+  const [command, ...prefix] = BUILDS[options.build ?? "bundle"]()
   const args = [
-    HOOK,
+    ...prefix,
     ...(options.cliArgs === false ? [] : ["--config-dir", host.configDir, "--cli", host.cli]),
     ...(options.args ?? [])
   ]
-  const result = spawnSync(NODE, args, {
+  const result = spawnSync(command!, args, {
     cwd: host.bundle,
     input: options.stdin ?? host.state,
     env: { ADH_RECORD: host.record, ...options.env },
