@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { cleanup, HOOK, NODE, recordingCli, scratch } from "./support/fixtures.ts"
+import { BINARY, cleanup, HOOK, NODE, recordingCli, scratch } from "./support/fixtures.ts"
 
 // The hook where it lives: runc and crun start real containers (a busybox rootfs, `runc spec`) with the
 // built hook registered as an installer would (absolute path, args, an explicit env without PATH), once
@@ -42,6 +42,12 @@ beforeAll(() => {
   fs.mkdirSync(path.join(base, "conf"), { mode: 0o755 })
   fs.writeFileSync(path.join(base, "conf/base.list"), "/usr/lib\n/etc/hostname\n/nonexistent\n")
   fs.writeFileSync(path.join(base, "conf/extra.list"), "/usr/share\n")
+  // The binary installed as an installer would: the CLI next to it, no node anywhere on its PATH.
+  fs.mkdirSync(path.join(base, "bin"), { mode: 0o755 })
+  fs.copyFileSync(BINARY, path.join(base, "bin/ascend-docker-hook"))
+  fs.copyFileSync(recordingCli(), path.join(base, "bin/ascend-docker-cli"))
+  fs.chmodSync(path.join(base, "bin/ascend-docker-hook"), 0o755)
+  fs.chmodSync(path.join(base, "bin/ascend-docker-cli"), 0o755)
 })
 
 afterAll(() => {
@@ -79,7 +85,8 @@ const start = (
   runtime: Runtime,
   stage: Stage,
   env: ReadonlyArray<string>,
-  hookEnv: ReadonlyArray<string> = []
+  hookEnv: ReadonlyArray<string> = [],
+  build: "bundle" | "binary" = "bundle"
 ): Started => {
   const id = `adh-e2e-${process.pid}-${++counter}`
   ids.push(id)
@@ -96,12 +103,19 @@ const start = (
   config.hooks = {
     [stage]: [
       { path: "/bin/sh", args: ["sh", "-c", `/bin/cat > ${stateCopy}`] },
-      {
-        path: NODE,
-        args: ["node", HOOK, "--config-dir", path.join(base, "conf"), "--cli", recordingCli()],
-        env: [`ADH_RECORD=${record}`, ...hookEnv],
-        timeout: 30
-      }
+      build === "bundle"
+        ? {
+            path: NODE,
+            args: ["node", HOOK, "--config-dir", path.join(base, "conf"), "--cli", recordingCli()],
+            env: [`ADH_RECORD=${record}`, ...hookEnv],
+            timeout: 30
+          }
+        : {
+            path: path.join(base, "bin/ascend-docker-hook"),
+            args: ["ascend-docker-hook", "--config-dir", path.join(base, "conf")],
+            env: [`ADH_RECORD=${record}`, ...hookEnv],
+            timeout: 30
+          }
     ]
   }
   fs.writeFileSync(path.join(bundle, "config.json"), JSON.stringify(config))
@@ -213,4 +227,20 @@ for (const runtime of ["runc", "crun"] as const) {
       })
     })
   }
+}
+
+for (const runtime of ["runc", "crun"] as const) {
+  describe.runIf(canRun)(`the self-contained binary under ${runtime}`, () => {
+    it("runs as a prestart hook with no node and no PATH, and execs the CLI next to it", () => {
+      const run = start(runtime, "prestart", ["ASCEND_VISIBLE_DEVICES=0-1"], [], "binary")
+      assert.strictEqual(run.status, 0, run.stderr)
+      assert.include(run.stdout, `MARKER-${run.id}`)
+      assert.deepStrictEqual(run.record!.argv.slice(0, 3), [
+        path.join(base, "bin/ascend-docker-cli"),
+        "--devices",
+        "0,1"
+      ])
+      assert.isTrue(run.record!.mntnsDiffers)
+    })
+  })
 }
