@@ -36,14 +36,21 @@ const settings = HookConfig.layer({ configDir: CONFIG_DIR, cliPath: CLI, statePa
 export const warmUp = (): void => {
   parseInvocation(["--config-dir", "/x", "--cli=/y", "--state", "/z", "--dry-run"])
   const envs: ReadonlyArray<ReadonlyArray<string>> = [
-    ["PATH=/bin", "ASCEND_VISIBLE_DEVICES=0-3,Ascend910-5, 7", "ASCEND_RUNTIME_MOUNTS=base,extra", "ASCEND_RUNTIME_OPTIONS=VIRTUAL,NODRV"],
+    [
+      "PATH=/bin",
+      "ASCEND_VISIBLE_DEVICES=0-3,Ascend910-5, 7",
+      "ASCEND_RUNTIME_MOUNTS=base,extra",
+      "ASCEND_RUNTIME_OPTIONS=VIRTUAL,NODRV"
+    ],
     ["PATH=/bin"],
     ["ASCEND_VISIBLE_DEVICES=x"]
   ]
   for (const env of envs) {
     for (let i = 0; i < 3; i++) {
       Effect.runSyncExit(
-        Hook.plan.pipe(Effect.provide(Hook.layer.pipe(Layer.provide(Layer.mergeAll(host(env), settings, Exec.layerNode())))))
+        Hook.plan.pipe(
+          Effect.provide(Hook.layer.pipe(Layer.provide(Layer.mergeAll(host(env), settings, Exec.layerNode()))))
+        )
       )
     }
   }
