@@ -152,6 +152,49 @@ for (const [name, layer] of layers) {
         })
       )
     )
+    it.effect("writes: create with a mode, replace, append, exclusive create", () =>
+      withFs((fs) =>
+        Effect.gen(function* () {
+          const dir = `${root}/w-${name}-1`
+          yield* fs.makeDirectory(dir, { mode: 0o755 })
+          yield* fs.writeFileString(`${dir}/a`, "one", { mode: 0o600 })
+          assert.strictEqual((yield* fs.stat(`${dir}/a`)).mode & 0o777, 0o600)
+          yield* fs.writeFileString(`${dir}/a`, "two")
+          yield* fs.writeFileString(`${dir}/a`, "+", { flag: "a" })
+          assert.strictEqual(yield* fs.readFileString(`${dir}/a`), "two+")
+          assert.strictEqual((yield* fs.stat(`${dir}/a`)).mode & 0o777, 0o600, "a rewrite keeps the mode")
+          assert.strictEqual(yield* tagOf(fs.writeFileString(`${dir}/a`, "x", { flag: "wx" })), "AlreadyExists")
+          assert.strictEqual(yield* tagOf(fs.writeFileString(`${dir}/none/a`, "x")), "NotFound")
+        })
+      )
+    )
+    it.effect("writes: rename replaces atomically, chmod, copyFile, symlink, remove", () =>
+      withFs((fs) =>
+        Effect.gen(function* () {
+          const dir = `${root}/w-${name}-2`
+          yield* fs.makeDirectory(`${dir}/sub/deeper`, { recursive: true })
+          yield* fs.writeFileString(`${dir}/old`, "old")
+          yield* fs.writeFileString(`${dir}/new.tmp`, "new")
+          yield* fs.rename(`${dir}/new.tmp`, `${dir}/old`)
+          assert.strictEqual(yield* fs.readFileString(`${dir}/old`), "new")
+          assert.isFalse(yield* fs.exists(`${dir}/new.tmp`))
+          yield* fs.chmod(`${dir}/old`, 0o640)
+          assert.strictEqual((yield* fs.stat(`${dir}/old`)).mode & 0o777, 0o640)
+          yield* fs.copyFile(`${dir}/old`, `${dir}/copy`)
+          assert.strictEqual(yield* fs.readFileString(`${dir}/copy`), "new")
+          yield* fs.symlink("old", `${dir}/link`)
+          assert.strictEqual(yield* fs.readFileString(`${dir}/link`), "new")
+          assert.strictEqual(yield* tagOf(fs.symlink("old", `${dir}/link`)), "AlreadyExists")
+          yield* fs.remove(`${dir}/link`)
+          assert.isTrue(yield* fs.exists(`${dir}/old`), "removing a link leaves its target")
+          assert.strictEqual(yield* tagOf(fs.remove(`${dir}/nothing`)), "NotFound")
+          yield* fs.remove(`${dir}/nothing`, { force: true })
+          yield* fs.remove(`${dir}/sub`, { recursive: true })
+          assert.isFalse(yield* fs.exists(`${dir}/sub/deeper`))
+          assert.deepStrictEqual((yield* fs.readDirectory(dir)).sort(), ["copy", "old"])
+        })
+      )
+    )
     it.effect("exists", () =>
       withFs((fs) =>
         Effect.gen(function* () {

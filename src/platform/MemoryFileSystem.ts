@@ -57,12 +57,20 @@ const MAX_LINKS = 40
 const error = (tag: PlatformError.SystemErrorTag, method: string, path: string, description: string) =>
   PlatformError.systemError({ _tag: tag, module: "FileSystem", method, pathOrDescriptor: path, description })
 
+const concat = (a: Uint8Array, b: Uint8Array) => {
+  const out = new Uint8Array(a.length + b.length)
+  out.set(a)
+  out.set(b, a.length)
+  return out
+}
+
 const split = (path: string) => path.split("/").filter((p) => p !== "" && p !== ".")
 
 /**
  * An in-memory FileSystem that can express what the hook cares about: files, dirs, sockets, devices,
- * symlinks (relative, absolute, dangling, looping), owners, modes and missing paths. Read-only, like the
- * hook. It passes the same conformance suite as NodeFileSystem (test/FileSystem.conformance.test.ts).
+ * symlinks (relative, absolute, dangling, looping), owners, modes and missing paths; reads as the
+ * hook does, and the plain writes the wrapper and installer make (files, dirs, rename, chmod, remove, links).
+ * It passes the same conformance suite as NodeFileSystem (test/FileSystem.conformance.test.ts).
  */
 export const make = (tree: Readonly<Record<string, MemoryNode>>): FileSystem.FileSystem => {
   const nodes = new Map<string, MemoryNode>([["/", dir()]])
@@ -169,7 +177,116 @@ export const make = (tree: Readonly<Record<string, MemoryNode>>): FileSystem.Fil
     } as FileSystem.File
   }
 
+  const UMASK = 0o022
+
+  /** Where a new entry `path` goes: its parent's real path (links followed), which must be a directory. */
+  const place = (method: string, path: string) => {
+    const parts = split(path)
+    const name = parts.pop()
+    if (name === undefined || name === "..") return Effect.fail(error("BadResource", method, path, "no name"))
+    return Effect.flatMap(lookup(method, `/${parts.join("/")}`, true), ([parent, node]) =>
+      node.type === "Directory"
+        ? Effect.succeed(`${parent === "/" ? "" : parent}/${name}`)
+        : Effect.fail(error("BadResource", method, path, "not a directory"))
+    )
+  }
+
+  const subtree = (root: string) => [...nodes.keys()].filter((p) => p === root || p.startsWith(`${root}/`))
+
+  const write = (method: string, path: string, data: Uint8Array, flag: FileSystem.OpenFlag, mode?: number) =>
+    Effect.flatMap(place(method, path), (target): Effect.Effect<void, PlatformError.PlatformError> => {
+      const existing = nodes.get(target)
+      if (existing === undefined) {
+        return Effect.sync(() => void nodes.set(target, file(data, { mode: (mode ?? 0o666) & ~UMASK })))
+      }
+      if (flag.includes("x")) return Effect.fail(error("AlreadyExists", method, path, "exists"))
+      return Effect.flatMap(lookup(method, target, true), ([real, node]) =>
+        node.type === "File"
+          ? Effect.sync(
+              () => void nodes.set(real, { ...node, content: flag.startsWith("a") ? concat(node.content, data) : data })
+            )
+          : Effect.fail(error("BadResource", method, path, "not a file"))
+      )
+    })
+
   return FileSystem.makeNoop({
+    writeFile: (path, data, options) => write("writeFile", path, data, options?.flag ?? "w", options?.mode),
+    writeFileString: (path, data, options) =>
+      write("writeFile", path, new TextEncoder().encode(data), options?.flag ?? "w", options?.mode),
+    makeDirectory: (path, options) =>
+      Effect.suspend(() => {
+        const parts = split(path)
+        const mode = (options?.mode ?? 0o777) & ~UMASK
+        if (options?.recursive === true) {
+          for (let i = 1; i <= parts.length; i++) {
+            const p = `/${parts.slice(0, i).join("/")}`
+            const node = nodes.get(p)
+            if (node === undefined) nodes.set(p, dir({ mode }))
+            else if (node.type !== "Directory" && node.type !== "SymbolicLink") {
+              return Effect.fail(error("BadResource", "makeDirectory", path, "not a directory"))
+            }
+          }
+          return Effect.void
+        }
+        return Effect.flatMap(place("makeDirectory", path), (target) =>
+          nodes.has(target)
+            ? Effect.fail(error("AlreadyExists", "makeDirectory", path, "exists"))
+            : Effect.sync(() => void nodes.set(target, dir({ mode })))
+        )
+      }),
+    rename: (from, to) =>
+      Effect.flatMap(
+        Effect.all([
+          Effect.flatMap(place("rename", from), (src) =>
+            nodes.has(src) ? Effect.succeed(src) : Effect.fail(error("NotFound", "rename", from, "missing"))
+          ),
+          place("rename", to)
+        ]),
+        ([src, dst]) =>
+          Effect.sync(() => {
+            for (const p of subtree(dst)) nodes.delete(p)
+            for (const p of subtree(src)) {
+              nodes.set(dst + p.slice(src.length), nodes.get(p)!)
+              nodes.delete(p)
+            }
+          })
+      ),
+    chmod: (path, mode) =>
+      Effect.flatMap(lookup("chmod", path, true), ([real, node]) =>
+        Effect.sync(() => void nodes.set(real, node.type === "SymbolicLink" ? node : { ...node, mode: mode & 0o7777 }))
+      ),
+    copyFile: (from, to) =>
+      Effect.flatMap(lookup("copyFile", from, true), ([, node]) =>
+        Effect.flatMap(contentOf("copyFile", from, node), (content) =>
+          write("copyFile", to, content, "w", node.type === "File" ? node.mode : undefined)
+        )
+      ),
+    symlink: (target, path) =>
+      Effect.flatMap(place("symlink", path), (at) =>
+        nodes.has(at)
+          ? Effect.fail(error("AlreadyExists", "symlink", path, "exists"))
+          : Effect.sync(() => void nodes.set(at, symlink(target)))
+      ),
+    remove: (path, options) =>
+      Effect.flatMap(
+        Effect.flatMap(place("remove", path), (at) => Effect.succeed(at)),
+        (at) => {
+          if (!nodes.has(at)) {
+            return options?.force === true ? Effect.void : Effect.fail(error("NotFound", "remove", path, "missing"))
+          }
+          const all = subtree(at)
+          if (all.length > 1 && options?.recursive !== true) {
+            return Effect.fail(error("BadResource", "remove", path, "directory not empty"))
+          }
+          return Effect.sync(() => {
+            for (const p of all) nodes.delete(p)
+          })
+        }
+      ).pipe(
+        Effect.catchTag("PlatformError", (e) =>
+          e.reason._tag === "NotFound" && options?.force === true ? Effect.void : Effect.fail(e)
+        )
+      ),
     access: (path) => Effect.asVoid(lookup("access", path, true)),
     exists: (path) =>
       lookup("exists", path, true).pipe(

@@ -7,9 +7,10 @@ import * as PlatformError from "effect/PlatformError"
 
 /**
  * A FileSystem over node:fs synchronous calls, for the hook's start-up path: it loads no streams, no
- * child_process, no event loop work, so the whole pipeline runs under Effect.runSync. Only the read-side
- * methods the hook uses are implemented; the rest fail as FileSystem.makeNoop does. It passes the same
- * conformance suite as NodeFileSystem (test/FileSystem.conformance.test.ts).
+ * child_process, no event loop work, so the whole pipeline runs under Effect.runSync. It implements what
+ * the hook, the runtime wrapper and the installer use (stat, read, open for reading, and plain writes);
+ * the rest fail as FileSystem.makeNoop does. It passes the same conformance suite as NodeFileSystem
+ * (test/FileSystem.conformance.test.ts).
  */
 const errnoTag = (code: string | undefined): PlatformError.SystemErrorTag => {
   switch (code) {
@@ -141,6 +142,33 @@ export const make = (fs: typeof NodeFs): FileSystem.FileSystem => {
     readLink: (path) => call("readLink", path, () => fs.readlinkSync(path)),
     readDirectory: (path) => call("readDirectory", path, () => fs.readdirSync(path)),
     readFile: (path) => call("readFile", path, () => new Uint8Array(fs.readFileSync(path))),
+    writeFile: (path, data, options) =>
+      call("writeFile", path, () =>
+        fs.writeFileSync(path, data, {
+          flag: options?.flag ?? "w",
+          ...(options?.mode === undefined ? {} : { mode: options.mode })
+        })
+      ),
+    writeFileString: (path, data, options) =>
+      call("writeFile", path, () =>
+        fs.writeFileSync(path, data, {
+          flag: options?.flag ?? "w",
+          ...(options?.mode === undefined ? {} : { mode: options.mode })
+        })
+      ),
+    rename: (from, to) => call("rename", from, () => fs.renameSync(from, to)),
+    chmod: (path, mode) => call("chmod", path, () => fs.chmodSync(path, mode)),
+    chown: (path, uid, gid) => call("chown", path, () => fs.chownSync(path, uid, gid)),
+    copyFile: (from, to) => call("copyFile", from, () => fs.copyFileSync(from, to)),
+    symlink: (target, path) => call("symlink", path, () => fs.symlinkSync(target, path)),
+    remove: (path, options) =>
+      call("remove", path, () =>
+        fs.rmSync(path, { recursive: options?.recursive === true, force: options?.force === true })
+      ),
+    makeDirectory: (path, options) =>
+      call("makeDirectory", path, () => {
+        fs.mkdirSync(path, { recursive: options?.recursive === true, mode: options?.mode ?? 0o777 })
+      }),
     readFileString: (path, encoding) =>
       call("readFile", path, () => fs.readFileSync(path, { encoding: (encoding ?? "utf8") as BufferEncoding })),
     open: (path, options) => {
