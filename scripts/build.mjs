@@ -1,8 +1,10 @@
 // Builds the hook two ways:
 // - dist/ascend-docker-hook.cjs: one minified CJS bundle, run as `node dist/ascend-docker-hook.cjs`
 //   (always bundle: unbundled start-up is 3-4x slower, STACK.md);
+// - dist/ascend-docker-runtime.cjs: the runtime wrapper for Docker and containerd, the same way;
 // - dist/ascend-docker-hook: a self-contained Node single executable application whose startup snapshot
-//   holds the initialised modules and a warmed pipeline (src/sea.ts). Skipped with --no-binary.
+//   holds the initialised modules and a warmed pipeline (src/sea.ts), and dist/ascend-docker-runtime, a link
+//   to it that runs as the wrapper. Skipped with --no-binary.
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as esbuild from "esbuild"
@@ -27,6 +29,7 @@ const bundle = async (entry, outfile) => {
 }
 
 await bundle("src/bin.ts", "dist/ascend-docker-hook.cjs")
+await bundle("src/runtime.ts", "dist/ascend-docker-runtime.cjs")
 
 if (!process.argv.includes("--no-binary")) {
   const { inject } = await import("postject")
@@ -52,5 +55,8 @@ if (!process.argv.includes("--no-binary")) {
     sentinelFuse: "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2"
   })
   fs.renameSync(`${out}.tmp`, out)
+  // The same binary is the runtime wrapper when invoked under that name.
+  fs.rmSync("dist/ascend-docker-runtime", { force: true })
+  fs.symlinkSync("ascend-docker-hook", "dist/ascend-docker-runtime")
   console.log(`built ${out}: Node ${process.version} single executable with a startup snapshot`)
 }

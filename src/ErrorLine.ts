@@ -3,9 +3,9 @@ import { Limits } from "./Limits.ts"
 /** Collapses a message to one line (no newline can reach the runtime's log as a second line). */
 export const oneLine = (s: string): string => s.replace(/\s*[\r\n]+\s*/g, "; ").trim()
 
-/** The hook's one error line, prefixed and cut to Limits.errorLineBytes (newline included). */
-export const errorLine = (message: string): string => {
-  const line = `ascend-docker-hook: ${oneLine(message)}`
+/** The one error line, prefixed with the program's name and cut to Limits.errorLineBytes (newline included). */
+export const errorLine = (message: string, program = "ascend-docker-hook"): string => {
+  const line = `${program}: ${oneLine(message)}`
   const bytes = new TextEncoder().encode(line)
   if (bytes.length <= Limits.errorLineBytes - 1) return `${line}\n`
   const cut = new TextDecoder().decode(bytes.subarray(0, Limits.errorLineBytes - 5)).replace(/\uFFFD$/, "")
@@ -13,11 +13,11 @@ export const errorLine = (message: string): string => {
 }
 
 /** The last-resort guard: anything that escapes becomes one line on stderr and exit 1, never a stack trace. */
-export const installGuard = (): void => {
+export const installGuard = (program = "ascend-docker-hook"): void => {
   process.on("uncaughtException", (e) => {
     process
       .getBuiltinModule("node:fs")
-      .writeSync(2, errorLine(`internal error: ${e instanceof Error ? e.message : String(e)}`))
+      .writeSync(2, errorLine(`internal error: ${e instanceof Error ? e.message : String(e)}`, program))
     process.exit(1)
   })
 }

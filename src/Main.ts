@@ -8,6 +8,7 @@ import { errorLine } from "./ErrorLine.ts"
 import * as Hook from "./Hook.ts"
 import { CLI_NAME, DEFAULT_CONFIG_DIR, HookConfig, STDIN_PATH } from "./HookConfig.ts"
 import { Exec } from "./platform/Exec.ts"
+import { selfDir } from "./platform/Self.ts"
 import * as SyncFileSystem from "./platform/SyncFileSystem.ts"
 import { parseInvocation, USAGE } from "./schemas/Invocation.ts"
 
@@ -25,13 +26,6 @@ const write = (fd: number, text: string) => {
 const fail = (message: string): number => {
   write(2, errorLine(message))
   return 1
-}
-
-/** Where the hook's own executable lives: the SEA binary, or the bundle run by node (links resolved). */
-const selfDir = (): string => {
-  const sea = process.getBuiltinModule("node:sea") as { isSea?: () => boolean } | undefined
-  if (sea?.isSea?.() === true) return path.dirname(fs.realpathSync(process.execPath))
-  return path.dirname(fs.realpathSync(process.argv[1] ?? process.execPath))
 }
 
 const main = (): number => {

@@ -48,6 +48,7 @@ beforeAll(() => {
   fs.copyFileSync(recordingCli(), path.join(base, "bin/ascend-docker-cli"))
   fs.chmodSync(path.join(base, "bin/ascend-docker-hook"), 0o755)
   fs.chmodSync(path.join(base, "bin/ascend-docker-cli"), 0o755)
+  fs.symlinkSync("ascend-docker-hook", path.join(base, "bin/ascend-docker-runtime"))
 })
 
 afterAll(() => {
@@ -244,3 +245,111 @@ for (const runtime of ["runc", "crun"] as const) {
     })
   })
 }
+
+/** A `runc spec` bundle without hooks, for the wrapper to fill in. */
+const plainBundle = (env: ReadonlyArray<string>, id: string) => {
+  const bundle = path.join(base, id)
+  fs.mkdirSync(bundle)
+  execFileSync("runc", ["spec"], { cwd: bundle })
+  const config = JSON.parse(fs.readFileSync(path.join(bundle, "config.json"), "utf8"))
+  config.root = { path: rootfs, readonly: true }
+  config.process.terminal = false
+  config.process.args = ["sh", "-c", `echo MARKER-${id}`]
+  config.process.env = [...config.process.env, ...env]
+  fs.writeFileSync(path.join(bundle, "config.json"), JSON.stringify(config, null, 2))
+  return bundle
+}
+
+describe.runIf(canRun)("ascend-docker-runtime, the wrapper, under runc", () => {
+  const wrapper = (id: string, bundle: string, how: "binary" | "bundle" = "binary") => {
+    fs.rmSync(path.join(base, "bin/record.json"), { force: true })
+    const [cmd, ...pre] =
+      how === "binary"
+        ? [path.join(base, "bin/ascend-docker-runtime")]
+        : [NODE, path.join(HOOK, "../ascend-docker-runtime.cjs")]
+    const result = spawnSync(cmd!, [...pre, "--log-format", "text", "run", "--bundle", bundle, id], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+      env: {
+        PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
+        ASCEND_DOCKER_RUNTIME_HOOK: path.join(base, "bin/ascend-docker-hook"),
+        ASCEND_DOCKER_RUNTIME_HOOK_ARGS: `--config-dir ${path.join(base, "conf")}`
+      },
+      timeout: 60_000
+    })
+    spawnSync("runc", ["delete", "-f", id])
+    const record = path.join(base, "bin/record.json")
+    return { ...result, record: fs.existsSync(record) ? JSON.parse(fs.readFileSync(record, "utf8")) : undefined }
+  }
+  const nextId = () => {
+    const id = `adh-e2e-${process.pid}-${++counter}`
+    ids.push(id)
+    return id
+  }
+
+  for (const how of ["binary", "bundle"] as const) {
+    it(`(${how}) a container asking for NPUs gets the hook, and the CLI runs`, () => {
+      const id = nextId()
+      const bundle = plainBundle(["ASCEND_VISIBLE_DEVICES=1,0"], id)
+      const run = wrapper(id, bundle, how)
+      assert.strictEqual(run.status, 0, run.stderr)
+      assert.include(run.stdout, `MARKER-${id}`)
+      assert.deepStrictEqual(run.record!.argv.slice(0, 3), [
+        path.join(base, "bin/ascend-docker-cli"),
+        "--devices",
+        "0,1"
+      ])
+      assert.isTrue(run.record!.mntnsDiffers)
+      const hooks = JSON.parse(fs.readFileSync(path.join(bundle, "config.json"), "utf8")).hooks
+      assert.deepStrictEqual(hooks.prestart, [
+        {
+          path: path.join(base, "bin/ascend-docker-hook"),
+          args: ["ascend-docker-hook", "--config-dir", path.join(base, "conf")],
+          env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+        }
+      ])
+    })
+  }
+
+  it("a container without NPUs is passed through untouched", () => {
+    const id = nextId()
+    const bundle = plainBundle([], id)
+    const before = fs.readFileSync(path.join(bundle, "config.json"))
+    const run = wrapper(id, bundle)
+    assert.strictEqual(run.status, 0, run.stderr)
+    assert.include(run.stdout, `MARKER-${id}`)
+    assert.isUndefined(run.record)
+    assert.isTrue(fs.readFileSync(path.join(bundle, "config.json")).equals(before))
+  })
+
+  it("a corrupt config.json is refused with nothing written and no container", () => {
+    const id = nextId()
+    const bundle = plainBundle(["ASCEND_VISIBLE_DEVICES=0"], id)
+    const text = `${fs.readFileSync(path.join(bundle, "config.json"), "utf8").slice(0, -20)}`
+    fs.writeFileSync(path.join(bundle, "config.json"), text)
+    const run = wrapper(id, bundle)
+    assert.strictEqual(run.status, 1)
+    assert.match(
+      run.stderr,
+      /^ascend-docker-runtime: OCI config .*config.json: cannot be parsed, left untouched: invalid JSON[^\n]*\n$/
+    )
+    assert.strictEqual(fs.readFileSync(path.join(bundle, "config.json"), "utf8"), text)
+    assert.deepStrictEqual(fs.readdirSync(bundle).sort(), ["config.json"])
+    assert.notInclude(execFileSync("runc", ["list", "-q"], { encoding: "utf8" }).split("\n"), id)
+  })
+
+  it("every other command passes straight through to runc", () => {
+    const ours = spawnSync(path.join(base, "bin/ascend-docker-runtime"), ["--version"], {
+      encoding: "utf8",
+      env: { PATH: process.env.PATH ?? "" }
+    })
+    const runc = spawnSync("runc", ["--version"], { encoding: "utf8" })
+    assert.strictEqual(ours.status, 0, ours.stderr)
+    assert.strictEqual(ours.stdout, runc.stdout)
+    const list = spawnSync(path.join(base, "bin/ascend-docker-runtime"), ["list", "-q"], {
+      encoding: "utf8",
+      env: { PATH: process.env.PATH ?? "" }
+    })
+    assert.strictEqual(list.status, 0)
+  })
+})

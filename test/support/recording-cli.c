@@ -1,4 +1,5 @@
-/* A stand-in for ascend-docker-cli: records exactly what it was given, as JSON, to $ADH_RECORD
+/* A stand-in for ascend-docker-cli: records exactly what it was given, as JSON, to $ADH_RECORD (or, when
+ * that is unset, to record.json next to itself)
  * (argv with argv[0], environ, whether fds 0-2 are O_NONBLOCK, and whether --pid names a live process in
  * another mount namespace), then exits with $ADH_EXIT (default 0). A compiled program keeps argv[0];
  * a #! script would lose it. */
@@ -31,7 +32,13 @@ static void put_array(FILE *f, const char *name, char **items, int n) {
 
 int main(int argc, char **argv) {
   const char *record = getenv("ADH_RECORD");
-  FILE *f = record ? fopen(record, "w") : stderr;
+  char beside[4096];
+  if (!record) {
+    const char *slash = strrchr(argv[0], '/');
+    snprintf(beside, sizeof beside, "%.*srecord.json", slash ? (int)(slash - argv[0] + 1) : 0, argv[0]);
+    record = beside;
+  }
+  FILE *f = fopen(record, "w");
   if (!f) return 99;
   fputc('{', f);
   put_array(f, "argv", argv, argc);
@@ -51,7 +58,7 @@ int main(int argc, char **argv) {
             a > 0 && b > 0 && strcmp(theirs, ours) != 0 ? "true" : "false");
   }
   fputs("}\n", f);
-  if (f != stderr) fclose(f);
+  fclose(f);
   const char *code = getenv("ADH_EXIT");
   return code ? atoi(code) : 0;
 }
