@@ -2,14 +2,14 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type { ExecError } from "./platform/Exec.ts"
-import type { EnvError } from "./schemas/AscendEnv.ts"
+import type { AscendRequest, EnvError } from "./schemas/AscendEnv.ts"
 import type { SpecError } from "./schemas/ContainerSpec.ts"
-import type { StateError } from "./schemas/ContainerState.ts"
+import type { ContainerState, StateError } from "./schemas/ContainerState.ts"
 import type { MountError } from "./schemas/MountList.ts"
 import { CliLauncher, type LaunchError } from "./services/CliLauncher.ts"
 import { EnvDecoder } from "./services/EnvDecoder.ts"
 import { FileTrust, type TrustError } from "./services/FileTrust.ts"
-import { MountResolver } from "./services/MountResolver.ts"
+import { MountResolver, type ResolvedMounts } from "./services/MountResolver.ts"
 import { SpecParser } from "./services/SpecParser.ts"
 import { StateReader } from "./services/StateReader.ts"
 
@@ -19,25 +19,48 @@ export type HookError = StateError | SpecError | EnvError | MountError | TrustEr
 /** The five stages, which is what the pipeline needs. */
 export type Stages = StateReader | SpecParser | EnvDecoder | MountResolver | CliLauncher
 
+/** What the stages after the state decided for one container: its request and, for an NPU container, the argv. */
+export interface Planned {
+  readonly rootfs: string
+  /** None: the container asks for no NPU. */
+  readonly request: Option.Option<AscendRequest>
+  readonly mounts: ResolvedMounts
+  /** The CLI's argv; None when there is nothing to do. */
+  readonly argv: Option.Option<ReadonlyArray<string>>
+}
+
+/** Stage 1: the container state, from stdin or --state. */
+export const readState: Effect.Effect<ContainerState, StateError, StateReader> = Effect.gen(function* () {
+  return yield* (yield* StateReader).read
+})
+
+/** Stages 2-5 for a known state, without the exec: nothing is run and nothing mounted. */
+export const planFor = (state: ContainerState): Effect.Effect<Planned, HookError, Stages> =>
+  Effect.gen(function* () {
+    const config = yield* (yield* SpecParser).parse(state.bundle)
+    const request = yield* (yield* EnvDecoder).decode(config.env)
+    if (Option.isNone(request)) {
+      return { rootfs: config.rootfs, request, mounts: { files: [], dirs: [] }, argv: Option.none() }
+    }
+    const mounts = yield* (yield* MountResolver).resolve(request.value.mountLists)
+    const argv = yield* (yield* CliLauncher).prepare({
+      devices: request.value.devices,
+      pid: state.pid,
+      rootfs: config.rootfs,
+      mounts,
+      options: request.value.options
+    })
+    return { rootfs: config.rootfs, request, mounts, argv: Option.some(argv) }
+  }).pipe(Effect.withSpan("Hook.planFor"))
+
 /**
  * Stages 1-5 without the exec: the CLI's argv, or None for a container that asks for no NPU.
  * Nothing is run and nothing mounted; `--dry-run` prints this.
  */
-export const plan: Effect.Effect<Option.Option<ReadonlyArray<string>>, HookError, Stages> = Effect.gen(function* () {
-  const state = yield* (yield* StateReader).read
-  const config = yield* (yield* SpecParser).parse(state.bundle)
-  const request = yield* (yield* EnvDecoder).decode(config.env)
-  if (Option.isNone(request)) return Option.none()
-  const mounts = yield* (yield* MountResolver).resolve(request.value.mountLists)
-  const argv = yield* (yield* CliLauncher).prepare({
-    devices: request.value.devices,
-    pid: state.pid,
-    rootfs: config.rootfs,
-    mounts,
-    options: request.value.options
-  })
-  return Option.some(argv)
-}).pipe(Effect.withSpan("Hook.plan"))
+export const plan: Effect.Effect<Option.Option<ReadonlyArray<string>>, HookError, Stages> = Effect.flatMap(
+  readState,
+  (state) => Effect.map(planFor(state), (planned) => planned.argv)
+).pipe(Effect.withSpan("Hook.plan"))
 
 /**
  * The hook: plan, then become the CLI. Succeeds with the exit status to end with (0 when there is nothing

@@ -8,9 +8,11 @@ import { errorLine } from "./ErrorLine.ts"
 import * as Hook from "./Hook.ts"
 import { CLI_NAME, DEFAULT_CONFIG_DIR, HookConfig, STDIN_PATH } from "./HookConfig.ts"
 import { Exec } from "./platform/Exec.ts"
+import { appendRunLog, formatRunRecord, type RunRecord } from "./platform/RunLog.ts"
 import { selfDir } from "./platform/Self.ts"
 import * as SyncFileSystem from "./platform/SyncFileSystem.ts"
 import { parseInvocation, USAGE } from "./schemas/Invocation.ts"
+import { CliLauncher } from "./services/CliLauncher.ts"
 
 declare const HOOK_VERSION: string
 
@@ -40,18 +42,44 @@ const main = (): number => {
     write(1, `ascend-docker-hook ${HOOK_VERSION}\n`)
     return 0
   }
+  if (inv.command === "explain") {
+    return (require("./commands/Explain.ts") as typeof import("./commands/Explain.ts")).explain(inv.rest ?? [])
+  }
+  if (inv.command === "install" || inv.command === "uninstall") {
+    const installer = require("./commands/Install.ts") as typeof import("./commands/Install.ts")
+    return installer.runInstaller(inv.command, inv.rest ?? [])
+  }
   const settings = {
     configDir: path.resolve(inv.configDir ?? DEFAULT_CONFIG_DIR),
     cliPath: path.resolve(inv.cliPath ?? path.join(selfDir(), CLI_NAME)),
     statePath: inv.statePath === undefined ? STDIN_PATH : path.resolve(inv.statePath),
     uid: process.getuid?.() ?? 0
   }
-  const program: Effect.Effect<number, Hook.HookError | Effect.Error<typeof Hook.run>, Hook.Stages> = inv.dryRun
-    ? Effect.map(Hook.plan, (argv) => {
-        write(1, `${JSON.stringify(Option.getOrNull(argv))}\n`)
-        return 0
-      })
-    : Hook.run
+  const logFile = inv.logFile === undefined ? undefined : path.resolve(inv.logFile)
+  const log = (record: Omit<RunRecord, "durationMs">) => {
+    if (logFile !== undefined)
+      appendRunLog(logFile, formatRunRecord({ ...record, durationMs: performance.now() }, new Date()))
+  }
+  const failed = (id: string | undefined) => (e: Hook.HookError) =>
+    Effect.sync(() => log({ id, outcome: `error:${e._tag}:${e.reason}` }))
+  const program = Effect.gen(function* () {
+    const state = yield* Hook.readState.pipe(Effect.tapError(failed(undefined)))
+    const planned = yield* Hook.planFor(state).pipe(Effect.tapError(failed(state.id)))
+    const request = Option.getOrUndefined(planned.request)
+    log({
+      id: state.id,
+      devices: request?.devices,
+      options: request?.options,
+      mounts: planned.mounts.files.length + planned.mounts.dirs.length,
+      outcome: Option.isNone(planned.argv) ? "not-npu" : inv.dryRun ? "dry-run" : "exec"
+    })
+    if (inv.dryRun) {
+      write(1, `${JSON.stringify(Option.getOrNull(planned.argv))}\n`)
+      return 0
+    }
+    if (Option.isNone(planned.argv)) return 0
+    return yield* (yield* CliLauncher).launch(planned.argv.value)
+  })
   const platform = Layer.mergeAll(SyncFileSystem.layer, Exec.layerNode(), HookConfig.layer(settings))
   const exit = Effect.runSyncExit(program.pipe(Effect.provide(Hook.layer.pipe(Layer.provide(platform)))))
   if (Exit.isSuccess(exit)) return exit.value

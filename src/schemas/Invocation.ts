@@ -2,14 +2,23 @@ import * as Result from "effect/Result"
 
 /** How the hook was invoked: the hook entry's `args`, set by an installer, never by the container. */
 export interface Invocation {
-  readonly command: "hook" | "help" | "version"
+  readonly command: "hook" | "help" | "version" | Subcommand
   readonly configDir?: string
   readonly cliPath?: string
   readonly statePath?: string
+  readonly logFile?: string
   readonly dryRun: boolean
+  /** A subcommand's own arguments. */
+  readonly rest?: ReadonlyArray<string>
 }
 
-export const USAGE = `usage: ascend-docker-hook [--config-dir DIR] [--cli PATH] [--state FILE] [--dry-run] [--help] [--version]
+/** Commands for admins, run by hand: never by a runtime, never on the hook's start-up path. */
+export const SUBCOMMANDS = ["explain", "install", "uninstall"] as const
+export type Subcommand = (typeof SUBCOMMANDS)[number]
+
+export const USAGE = `usage: ascend-docker-hook [--config-dir DIR] [--cli PATH] [--state FILE] [--log FILE] [--dry-run] [--help] [--version]
+       ascend-docker-hook explain --bundle DIR [--config-dir DIR] [--cli PATH]
+       ascend-docker-hook install|uninstall [--runtime docker|containerd|crio|podman]... [--dry-run] (see install --help)
 
 OCI prestart hook: reads the container state on stdin and becomes ascend-docker-cli with the NPUs and
 driver mounts the container asks for (ASCEND_VISIBLE_DEVICES, ASCEND_RUNTIME_MOUNTS, ASCEND_RUNTIME_OPTIONS).
@@ -17,14 +26,25 @@ driver mounts the container asks for (ASCEND_VISIBLE_DEVICES, ASCEND_RUNTIME_MOU
   --config-dir DIR  mount lists <DIR>/<name>.list (default /etc/ascend-docker-runtime.d)
   --cli PATH        the native CLI (default: ascend-docker-cli next to this hook)
   --state FILE      read the container state from FILE instead of stdin
+  --log FILE        append one line per run to FILE (mode 0640, rotated at 2 MiB, 2 kept);
+                    the Ascend default is /var/log/ascend-docker-runtime/hook-run.log
   --dry-run         do everything but the exec; print the CLI's argv as a JSON array (null: no NPU asked for)
   --help            this text
   --version         the version`
 
-const VALUE_FLAGS = { "--config-dir": "configDir", "--cli": "cliPath", "--state": "statePath" } as const
+const VALUE_FLAGS = {
+  "--config-dir": "configDir",
+  "--cli": "cliPath",
+  "--state": "statePath",
+  "--log": "logFile"
+} as const
 
 /** Parses the hook's own arguments (`--flag value` or `--flag=value`); an unknown one is an error. */
 export const parseInvocation = (args: ReadonlyArray<string>): Result.Result<Invocation, string> => {
+  const first = args[0]
+  if (first !== undefined && (SUBCOMMANDS as ReadonlyArray<string>).includes(first)) {
+    return Result.succeed({ command: first as Subcommand, dryRun: false, rest: args.slice(1) })
+  }
   const out: { -readonly [K in keyof Invocation]: Invocation[K] } = { command: "hook", dryRun: false }
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!
