@@ -45,6 +45,12 @@ const main = (): number => {
   if (inv.command === "explain") {
     return (require("./commands/Explain.ts") as typeof import("./commands/Explain.ts")).explain(inv.rest ?? [])
   }
+  if (inv.command === "cdi") {
+    return (require("./commands/Cdi.ts") as typeof import("./commands/Cdi.ts")).runCdi(inv.rest ?? [])
+  }
+  if (inv.command === "doctor") {
+    return (require("./commands/Doctor.ts") as typeof import("./commands/Doctor.ts")).runDoctor(inv.rest ?? [])
+  }
   if (inv.command === "install" || inv.command === "uninstall") {
     const installer = require("./commands/Install.ts") as typeof import("./commands/Install.ts")
     return installer.runInstaller(inv.command, inv.rest ?? [])

@@ -1,0 +1,256 @@
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
+import { DEFAULT_CONFIG_DIR, HookConfig } from "../HookConfig.ts"
+import { Exec } from "../platform/Exec.ts"
+import * as SyncFileSystem from "../platform/SyncFileSystem.ts"
+import { parseMountListNames } from "../schemas/MountListNames.ts"
+import { FileTrust } from "../services/FileTrust.ts"
+import { MountResolver, type ResolvedMounts } from "../services/MountResolver.ts"
+
+export const CDI_USAGE = `usage: ascend-docker-hook cdi generate [--dev-root DIR] [--config-dir DIR] [--mounts LIST]
+                                        [--kind VENDOR/CLASS] [--output FILE] [--dry-run]
+       ascend-docker-hook cdi list [--cdi-dir DIR]...
+
+generate  writes one Container Device Interface spec for the NPUs on this host: a device per
+          /dev/davinciN (named N) and "all"; the control devices that exist (davinci_manager,
+          devmm_svm, hisi_hdc) and the driver paths of the mount lists (read-only bind mounts) for
+          every device. Mount lists are read and checked exactly as the hook reads them.
+          Defaults: --dev-root /dev, --mounts base, --kind huawei.com/npu,
+          --output /etc/cdi/huawei.com-npu.json (written atomically, mode 0644).
+list      the fully qualified device names the specs in /etc/cdi and /var/run/cdi offer (a later
+          directory wins), with a warning for each spec that cannot be loaded.
+
+Then: docker run --device huawei.com/npu=0 ...   or   podman run --device huawei.com/npu=all ...`
+
+/** The control devices every NPU container needs, when the host has them. */
+export const CONTROL_DEVICES = ["davinci_manager", "devmm_svm", "hisi_hdc"] as const
+/** How driver paths are mounted: read-only, no setuid, no devices, recursive, private. */
+export const MOUNT_OPTIONS = ["ro", "nosuid", "nodev", "rbind", "rprivate"] as const
+
+interface DeviceNode {
+  readonly path: string
+  readonly hostPath?: string
+}
+interface Mount {
+  readonly hostPath: string
+  readonly containerPath: string
+  readonly options: ReadonlyArray<string>
+}
+interface Edits {
+  readonly deviceNodes?: ReadonlyArray<DeviceNode>
+  readonly mounts?: ReadonlyArray<Mount>
+}
+/** The CDI spec this tool writes. */
+export interface CdiSpec {
+  readonly cdiVersion: string
+  readonly kind: string
+  readonly devices: ReadonlyArray<{ readonly name: string; readonly containerEdits: Edits }>
+  readonly containerEdits: Edits
+}
+
+/**
+ * The lowest cdiVersion a spec's fields need, by the CDI library's own rules: 0.3.0, or 0.4.0 for a mount
+ * type, 0.5.0 for a device name not starting with a letter or a deviceNode hostPath, 0.6.0 for annotations
+ * or a dot in the kind's class. Podman 4.3 reads only up to 0.5.0.
+ */
+export const minimumCdiVersion = (spec: Omit<CdiSpec, "cdiVersion"> & { readonly annotations?: unknown }): string => {
+  const edits = [spec.containerEdits, ...spec.devices.map((d) => d.containerEdits)]
+  const klass = spec.kind.split("/")[1] ?? ""
+  if (spec.annotations !== undefined || klass.includes(".")) return "0.6.0"
+  if (spec.devices.some((d) => !/^[A-Za-z]/.test(d.name))) return "0.5.0"
+  if (edits.some((e) => (e.deviceNodes ?? []).some((n) => n.hostPath !== undefined))) return "0.5.0"
+  if (edits.some((e) => (e.mounts ?? []).some((m) => (m as { type?: string }).type !== undefined))) return "0.4.0"
+  return "0.3.0"
+}
+
+/** Builds the spec for the NPU ids and control devices found under devRoot and the mounts resolved. */
+export const buildCdiSpec = (input: {
+  readonly kind: string
+  readonly devRoot: string
+  readonly npus: ReadonlyArray<number>
+  readonly controlDevices: ReadonlyArray<string>
+  readonly mounts: ResolvedMounts
+}): CdiSpec => {
+  const node = (name: string): DeviceNode =>
+    input.devRoot === "/dev" ? { path: `/dev/${name}` } : { path: `/dev/${name}`, hostPath: `${input.devRoot}/${name}` }
+  const devices = [
+    ...input.npus.map((id) => ({ name: String(id), containerEdits: { deviceNodes: [node(`davinci${id}`)] } })),
+    { name: "all", containerEdits: { deviceNodes: input.npus.map((id) => node(`davinci${id}`)) } }
+  ]
+  const containerEdits: Edits = {
+    deviceNodes: input.controlDevices.map(node),
+    mounts: [...input.mounts.files, ...input.mounts.dirs].map((p) => ({
+      hostPath: p,
+      containerPath: p,
+      options: [...MOUNT_OPTIONS]
+    }))
+  }
+  const unversioned = { kind: input.kind, devices, containerEdits }
+  return { cdiVersion: minimumCdiVersion(unversioned), ...unversioned }
+}
+
+const KIND = /^[A-Za-z0-9][A-Za-z0-9.-]*\/[A-Za-z0-9][A-Za-z0-9_.-]*$/
+
+const flagsOf = (args: ReadonlyArray<string>, known: ReadonlyArray<string>, booleans: ReadonlyArray<string>) => {
+  const flags = new Map<string, Array<string>>()
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!
+    const eq = arg.indexOf("=")
+    const flag = arg.startsWith("--") && eq > 0 ? arg.slice(0, eq) : arg
+    if (booleans.includes(flag)) {
+      flags.set(flag, ["true"])
+      continue
+    }
+    if (!known.includes(flag)) return `unknown argument ${JSON.stringify(arg)} (see cdi --help)`
+    const value = eq > 0 && arg.startsWith("--") ? arg.slice(eq + 1) : args[++i]
+    if (value === undefined || value === "") return `${flag} needs a value`
+    flags.set(flag, [...(flags.get(flag) ?? []), value])
+  }
+  return flags
+}
+
+const generate = (args: ReadonlyArray<string>): number => {
+  const fs = process.getBuiltinModule("node:fs")
+  const path = process.getBuiltinModule("node:path")
+  const err = (m: string) => {
+    fs.writeSync(2, `ascend-docker-hook cdi generate: ${m}\n`)
+    return 1
+  }
+  const flags = flagsOf(args, ["--dev-root", "--config-dir", "--mounts", "--kind", "--output"], ["--dry-run"])
+  if (typeof flags === "string") return err(flags)
+  const one = (f: string, d: string) => flags.get(f)?.at(-1) ?? d
+  const devRoot = path.resolve(one("--dev-root", "/dev"))
+  const kind = one("--kind", "huawei.com/npu")
+  if (!KIND.test(kind)) return err(`--kind ${JSON.stringify(kind)} is not VENDOR/CLASS`)
+  const names = parseMountListNames(one("--mounts", "base"))
+  if (Result.isFailure(names)) return err(`--mounts: ${names.failure.message}`)
+  const output = path.resolve(one("--output", `/etc/cdi/${kind.replace("/", "-")}.json`))
+
+  let entries: Array<string>
+  try {
+    entries = fs.readdirSync(devRoot)
+  } catch (e) {
+    return err(`cannot read --dev-root ${devRoot}: ${(e as Error).message}`)
+  }
+  const isCharDevice = (name: string) => {
+    try {
+      return fs.statSync(path.join(devRoot, name)).isCharacterDevice()
+    } catch {
+      return false
+    }
+  }
+  const npus = entries
+    .map((n) => /^davinci([0-9]+)$/.exec(n))
+    .filter((m): m is RegExpExecArray => m !== null && isCharDevice(m[0]))
+    .map((m) => Number(m[1]))
+    .sort((a, b) => a - b)
+  if (npus.length === 0) return err(`no NPU device nodes (davinciN) under ${devRoot}`)
+  const controlDevices = CONTROL_DEVICES.filter(isCharDevice)
+
+  const settings = {
+    configDir: path.resolve(one("--config-dir", DEFAULT_CONFIG_DIR)),
+    cliPath: "/",
+    statePath: "/dev/null",
+    uid: process.getuid?.() ?? 0
+  }
+  const resolve = Effect.gen(function* () {
+    return yield* (yield* MountResolver).resolve(names.success)
+  })
+  const layer = MountResolver.layer.pipe(
+    Layer.provide(FileTrust.layer),
+    Layer.provide(Layer.mergeAll(SyncFileSystem.layer, Exec.layerNode(), HookConfig.layer(settings)))
+  )
+  const exit = Effect.runSyncExit(resolve.pipe(Effect.provide(layer)))
+  if (Exit.isFailure(exit)) {
+    const e = Cause.squash(exit.cause)
+    return err(e instanceof Error ? e.message : String(e))
+  }
+  const spec = buildCdiSpec({ kind, devRoot, npus, controlDevices, mounts: exit.value })
+  const text = `${JSON.stringify(spec, null, 2)}\n`
+  if (one("--dry-run", "false") === "true") {
+    fs.writeSync(1, text)
+    return 0
+  }
+  try {
+    fs.mkdirSync(path.dirname(output), { recursive: true, mode: 0o755 })
+    const tmp = `${output}.ascend-tmp`
+    fs.writeFileSync(tmp, text, { mode: 0o644 })
+    fs.chmodSync(tmp, 0o644)
+    fs.renameSync(tmp, output)
+  } catch (e) {
+    return err(`cannot write ${output}: ${(e as Error).message}`)
+  }
+  fs.writeSync(
+    1,
+    `wrote ${output}: cdiVersion ${spec.cdiVersion}, ${kind}=${spec.devices.map((d) => d.name).join(",")}, ` +
+      `${controlDevices.length} control devices, ${spec.containerEdits.mounts?.length ?? 0} mounts\n`
+  )
+  return 0
+}
+
+/** The fully qualified names the specs in `dirs` offer, a later dir winning; plus a warning per bad spec. */
+export const listCdiDevices = (dirs: ReadonlyArray<string>): { names: Array<string>; warnings: Array<string> } => {
+  const fs = process.getBuiltinModule("node:fs")
+  const path = process.getBuiltinModule("node:path")
+  const offered = new Map<string, string>()
+  const warnings: Array<string> = []
+  for (const dir of dirs) {
+    let files: Array<string>
+    try {
+      files = fs
+        .readdirSync(dir)
+        .filter((f) => /\.(json|ya?ml)$/.test(f))
+        .sort()
+    } catch {
+      continue
+    }
+    for (const file of files) {
+      const full = path.join(dir, file)
+      try {
+        const text = fs.readFileSync(full, "utf8")
+        let spec: { kind?: unknown; devices?: unknown }
+        try {
+          spec = JSON.parse(text)
+        } catch (e) {
+          throw new Error(
+            file.endsWith(".json")
+              ? `invalid JSON: ${(e as Error).message}`
+              : "YAML beyond JSON is not read by this tool"
+          )
+        }
+        if (typeof spec.kind !== "string" || !KIND.test(spec.kind)) throw new Error("no valid kind")
+        if (!Array.isArray(spec.devices)) throw new Error("no devices")
+        for (const d of spec.devices as Array<{ name?: unknown }>) {
+          if (typeof d?.name !== "string" || d.name === "") throw new Error("a device without a name")
+          offered.set(`${spec.kind}=${d.name}`, full)
+        }
+      } catch (e) {
+        warnings.push(`warning: cannot load CDI spec ${full}: ${(e as Error).message.split("\n")[0]}`)
+      }
+    }
+  }
+  return { names: [...offered.keys()].sort(), warnings }
+}
+
+/** `cdi generate` / `cdi list`. */
+export const runCdi = (args: ReadonlyArray<string>): number => {
+  const fs = process.getBuiltinModule("node:fs")
+  const [sub, ...rest] = args
+  if (sub === "generate") return generate(rest)
+  if (sub === "list") {
+    const flags = flagsOf(rest, ["--cdi-dir"], [])
+    if (typeof flags === "string") {
+      fs.writeSync(2, `ascend-docker-hook cdi list: ${flags}\n`)
+      return 1
+    }
+    const { names, warnings } = listCdiDevices(flags.get("--cdi-dir") ?? ["/etc/cdi", "/var/run/cdi"])
+    for (const w of warnings) fs.writeSync(2, `${w}\n`)
+    for (const n of names) fs.writeSync(1, `${n}\n`)
+    return 0
+  }
+  fs.writeSync(sub === "--help" ? 1 : 2, `${CDI_USAGE}\n`)
+  return sub === "--help" ? 0 : 1
+}

@@ -1,0 +1,346 @@
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
+import { parse as parseToml } from "smol-toml"
+import { CLI_NAME, DEFAULT_CONFIG_DIR, HookConfig } from "../HookConfig.ts"
+import { selfDir } from "../platform/Self.ts"
+import * as SyncFileSystem from "../platform/SyncFileSystem.ts"
+import { parseMountList } from "../schemas/MountList.ts"
+import { FileTrust, type TrustError } from "../services/FileTrust.ts"
+import { CONTROL_DEVICES, listCdiDevices } from "./Cdi.ts"
+
+export const DOCTOR_USAGE = `usage: ascend-docker-hook doctor [--root DIR] [--config-dir DIR] [--cli PATH] [--dev-root DIR] [--json]
+
+Checks this host the way the hook and the native CLI will, and says what is wrong and how to fix it:
+the config dir and each mount list (owner, mode, parents, contents), each listed path (exists, and
+would the native CLI accept it), the CLI next to the hook, the NPU device nodes, and whether Docker,
+containerd, CRI-O or Podman are set up to use the hook or CDI (their config files are read, never
+changed). Exit 0 when nothing fails; --json for machines; --root to check a tree other than /.`
+
+/** One finding. `fail`: the hook or the CLI will refuse, or NPU containers will not work; `warn`: worth a look. */
+export interface Check {
+  readonly id: string
+  readonly status: "ok" | "warn" | "fail"
+  readonly message: string
+  readonly fix?: string
+}
+
+const trustFix = (e: TrustError): string => {
+  switch (e.reason) {
+    case "Missing":
+      return `create it, or point the hook at the right place`
+    case "Owner":
+      return `chown root:root ${e.path}`
+    case "Writable":
+      return `chmod go-w ${e.path}`
+    case "Symlink":
+      return `replace the link ${e.path} with the file itself`
+    case "NotExecutable":
+      return `chmod 755 ${e.path}`
+    default:
+      return `make ${e.path} a ${e.role.includes("dir") || e.role.startsWith("parent") ? "directory" : "regular file"}`
+  }
+}
+
+/** Runs every check against a host tree rooted at `root`. */
+export const diagnose = (o: { root: string; configDir: string; cliPath: string; devRoot: string }): Array<Check> => {
+  const fs = process.getBuiltinModule("node:fs")
+  const path = process.getBuiltinModule("node:path")
+  const at = (p: string) => path.join(o.root, p)
+  const checks: Array<Check> = []
+  const add = (c: Check) => checks.push(c)
+  const configDir = at(o.configDir)
+  const trust = <A>(f: (t: FileTrust["Service"]) => Effect.Effect<A, TrustError>) => {
+    const layer = FileTrust.layer.pipe(
+      Layer.provide(
+        Layer.mergeAll(
+          SyncFileSystem.layer,
+          HookConfig.layer({ configDir, cliPath: "/", statePath: "/dev/null", uid: process.getuid?.() ?? 0 })
+        )
+      )
+    )
+    return Effect.runSyncExit(
+      Effect.gen(function* () {
+        return yield* f(yield* FileTrust)
+      }).pipe(Effect.provide(layer))
+    )
+  }
+  const trusted = (id: string, ok: string, exit: Exit.Exit<unknown, TrustError>) => {
+    if (Exit.isSuccess(exit)) add({ id, status: "ok", message: ok })
+    else {
+      const e = exit.cause.reasons.find((r) => r._tag === "Fail")?.error as TrustError | undefined
+      add({ id, status: "fail", message: e?.message ?? "cannot be checked", ...(e ? { fix: trustFix(e) } : {}) })
+    }
+    return Exit.isSuccess(exit)
+  }
+
+  // The config dir and its mount lists.
+  if (
+    trusted(
+      "config-dir",
+      `config dir ${configDir}: trusted`,
+      trust((t) => t.directory(configDir, "config dir"))
+    )
+  ) {
+    const lists = fs
+      .readdirSync(configDir)
+      .filter((f) => f.endsWith(".list"))
+      .sort()
+    if (!lists.includes("base.list")) {
+      add({
+        id: "base-list",
+        status: "fail",
+        message: `${configDir}/base.list is missing: every NPU container asks for it unless ASCEND_RUNTIME_MOUNTS says otherwise`,
+        fix: "ascend-docker-hook install (writes the default), or create it"
+      })
+    }
+    for (const list of lists) {
+      const file = path.join(configDir, list)
+      const ok = trusted(
+        `list:${list}`,
+        `mount list ${file}: trusted`,
+        trust((t) => t.file(file, "mount list"))
+      )
+      if (!ok) continue
+      const parsed = parseMountList(fs.readFileSync(file, "utf8"), file)
+      if (Result.isFailure(parsed)) {
+        add({ id: `list:${list}`, status: "fail", message: parsed.failure.message, fix: "fix that line" })
+        continue
+      }
+      for (const entry of parsed.success) {
+        const id = `path:${list}:${entry.line}`
+        const where = `${list}:${entry.line} ${entry.path}`
+        const real = at(entry.path)
+        let lst: ReturnType<typeof fs.lstatSync> | undefined
+        try {
+          lst = fs.lstatSync(real)
+        } catch {}
+        if (lst === undefined) {
+          add({
+            id,
+            status: "warn",
+            message: `${where}: does not exist; the hook skips it`,
+            fix: "install the driver part it names, or drop the line"
+          })
+          continue
+        }
+        if (lst.isSymbolicLink()) {
+          add({
+            id,
+            status: "warn",
+            message: `${where}: is a symbolic link; the native CLI may refuse to mount links`,
+            fix: `list the target, ${fs.realpathSync(real)}`
+          })
+          continue
+        }
+        const writable: Array<string> = []
+        for (let p = real; ; p = path.dirname(p)) {
+          const m = fs.statSync(p).mode
+          if ((m & 0o022) !== 0) writable.push(p)
+          if (p === path.dirname(p) || p === o.root) break
+        }
+        if (writable.length > 0) {
+          add({
+            id,
+            status: "fail",
+            message: `${where}: ${writable[0]} is writable by group or others; the native CLI refuses to mount it`,
+            fix: `chmod go-w ${writable[0]}`
+          })
+        } else add({ id, status: "ok", message: `${where}: mountable` })
+      }
+    }
+  }
+
+  // The CLI the hook will exec.
+  trusted(
+    "cli",
+    `CLI ${at(o.cliPath)}: trusted and executable`,
+    trust((t) => t.file(at(o.cliPath), "CLI", { executable: true }))
+  )
+
+  // NPU device nodes.
+  const devRoot = at(o.devRoot)
+  const isChar = (name: string) => {
+    try {
+      return fs.statSync(path.join(devRoot, name)).isCharacterDevice()
+    } catch {
+      return false
+    }
+  }
+  let npus: Array<string> = []
+  try {
+    npus = fs.readdirSync(devRoot).filter((n) => /^davinci[0-9]+$/.test(n) && isChar(n))
+  } catch {}
+  add(
+    npus.length > 0
+      ? {
+          id: "npus",
+          status: "ok",
+          message: `${npus.length} NPU device nodes under ${devRoot} (${npus.sort().join(", ")})`
+        }
+      : {
+          id: "npus",
+          status: "fail",
+          message: `no NPU device nodes (davinciN) under ${devRoot}`,
+          fix: "install and load the Ascend driver (npu-smi info should list the NPUs)"
+        }
+  )
+  for (const name of CONTROL_DEVICES) {
+    add(
+      isChar(name)
+        ? { id: `device:${name}`, status: "ok", message: `${devRoot}/${name}: present` }
+        : {
+            id: `device:${name}`,
+            status: "fail",
+            message: `${devRoot}/${name} is missing; NPU containers need it`,
+            fix: "install and load the Ascend driver"
+          }
+    )
+  }
+
+  // Runtimes: set up to use the hook (wrapper or hooks.d) or CDI? Their files are read, never changed.
+  const read = (p: string) => {
+    try {
+      return fs.readFileSync(at(p), "utf8")
+    } catch {
+      return undefined
+    }
+  }
+  const cdi = listCdiDevices([at("/etc/cdi"), at("/var/run/cdi")]).names.filter((n) => n.startsWith("huawei.com/npu="))
+  add(
+    cdi.length > 0
+      ? {
+          id: "cdi",
+          status: "ok",
+          message: `CDI: ${cdi.length} huawei.com/npu devices offered (${cdi.slice(0, 4).join(" ")}${cdi.length > 4 ? " ..." : ""})`
+        }
+      : {
+          id: "cdi",
+          status: "warn",
+          message: "CDI: no huawei.com/npu spec in /etc/cdi or /var/run/cdi",
+          fix: "ascend-docker-hook cdi generate"
+        }
+  )
+  const daemon = read("/etc/docker/daemon.json")
+  if (daemon !== undefined) {
+    let runtime: unknown
+    try {
+      runtime = (JSON.parse(daemon) as { runtimes?: Record<string, { path?: string }> }).runtimes?.ascend?.path
+    } catch {
+      add({
+        id: "docker",
+        status: "fail",
+        message: "docker: /etc/docker/daemon.json is not valid JSON; dockerd will not start",
+        fix: "fix the file"
+      })
+    }
+    if (typeof runtime === "string") {
+      add(
+        fs.existsSync(at(runtime))
+          ? { id: "docker", status: "ok", message: `docker: runtime ascend -> ${runtime}` }
+          : {
+              id: "docker",
+              status: "fail",
+              message: `docker: runtime ascend points at ${runtime}, which does not exist`,
+              fix: "ascend-docker-hook install --runtime docker"
+            }
+      )
+    } else if (!checks.some((c) => c.id === "docker")) {
+      add({
+        id: "docker",
+        status: cdi.length > 0 ? "ok" : "warn",
+        message: `docker: no ascend runtime${cdi.length > 0 ? "; CDI devices can be used (docker >= 25: --device huawei.com/npu=0)" : ""}`,
+        fix: "ascend-docker-hook install --runtime docker, or cdi generate"
+      })
+    }
+  }
+  const containerd = read("/etc/containerd/config.toml")
+  if (containerd !== undefined) {
+    try {
+      const text = JSON.stringify(parseToml(containerd))
+      const has = text.includes('"ascend":{"runtime_type"') || /"BinaryName":"[^"]*ascend-docker-runtime"/.test(text)
+      const cdiOn = /"enable_cdi":true/.test(text)
+      add(
+        has || cdiOn
+          ? {
+              id: "containerd",
+              status: "ok",
+              message: `containerd: ${has ? "runtime ascend configured" : "CDI enabled"}`
+            }
+          : {
+              id: "containerd",
+              status: "warn",
+              message: "containerd: neither an ascend runtime nor enable_cdi",
+              fix: "ascend-docker-hook install --runtime containerd"
+            }
+      )
+    } catch {
+      add({
+        id: "containerd",
+        status: "fail",
+        message: "containerd: /etc/containerd/config.toml is not valid TOML",
+        fix: "fix the file"
+      })
+    }
+  }
+  for (const [id, file] of [
+    ["crio", "/usr/share/containers/oci/hooks.d/ascend-docker-hook.json"],
+    ["podman", "/etc/containers/oci/hooks.d/ascend-docker-hook.json"]
+  ] as const) {
+    const text = read(file)
+    if (text === undefined) continue
+    let hook: string | undefined
+    try {
+      hook = (JSON.parse(text) as { hook?: { path?: string } }).hook?.path
+    } catch {}
+    add(
+      hook !== undefined && fs.existsSync(at(hook))
+        ? { id, status: "ok", message: `${id}: hooks.d entry runs ${hook}` }
+        : {
+            id,
+            status: "fail",
+            message: `${id}: ${file} names a hook that does not exist (${hook ?? "unreadable"})`,
+            fix: `ascend-docker-hook install --runtime ${id}`
+          }
+    )
+  }
+  return checks
+}
+
+/** `doctor`: prints each finding with its fix; exit 1 when any check fails. */
+export const runDoctor = (args: ReadonlyArray<string>): number => {
+  const fs = process.getBuiltinModule("node:fs")
+  const path = process.getBuiltinModule("node:path")
+  const opts: Record<string, string> = {}
+  let json = false
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!
+    if (a === "--json") json = true
+    else if (a === "--help") {
+      fs.writeSync(1, `${DOCTOR_USAGE}\n`)
+      return 0
+    } else if (["--root", "--config-dir", "--cli", "--dev-root"].includes(a) && args[i + 1] !== undefined)
+      opts[a] = args[++i]!
+    else {
+      fs.writeSync(2, `ascend-docker-hook doctor: unknown argument ${JSON.stringify(a)}\n`)
+      return 1
+    }
+  }
+  const checks = diagnose({
+    root: path.resolve(opts["--root"] ?? "/"),
+    configDir: opts["--config-dir"] ?? DEFAULT_CONFIG_DIR,
+    cliPath: opts["--cli"] ?? path.join(selfDir(), CLI_NAME),
+    devRoot: opts["--dev-root"] ?? "/dev"
+  })
+  const ok = !checks.some((c) => c.status === "fail")
+  if (json) fs.writeSync(1, `${JSON.stringify({ ok, checks }, null, 2)}\n`)
+  else {
+    for (const c of checks) {
+      fs.writeSync(1, `${c.status.toUpperCase().padEnd(4)} ${c.message}\n`)
+      if (c.fix !== undefined && c.status !== "ok") fs.writeSync(1, `     fix: ${c.fix}\n`)
+    }
+    fs.writeSync(1, ok ? "all is well\n" : `${checks.filter((c) => c.status === "fail").length} problem(s) found\n`)
+  }
+  return ok ? 0 : 1
+}

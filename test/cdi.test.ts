@@ -1,0 +1,228 @@
+import { execFileSync, spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { afterAll, assert, describe, it } from "@effect/vitest"
+import { Ajv } from "ajv"
+import { buildCdiSpec, minimumCdiVersion } from "../src/commands/Cdi.ts"
+import { BINARY, cleanup, ROOT, scratch } from "./support/fixtures.ts"
+
+// `cdi generate` and `cdi list`, run as the built binary on temp host trees with stand-in character
+// devices (mknod, the numbers of /dev/null). Every generated spec is validated against the CDI JSON
+// schema in ../shared/cdi with a real validator. A real consumer (Podman) is in e2e.podman.test.ts.
+
+const SHARED = path.join(ROOT, "../shared/cdi")
+const ajv = new Ajv({ allErrors: true, strict: false })
+ajv.addSchema(JSON.parse(fs.readFileSync(path.join(SHARED, "defs.json"), "utf8")), "defs.json")
+const validate = ajv.compile(JSON.parse(fs.readFileSync(path.join(SHARED, "schema.json"), "utf8")))
+const assertValid = (spec: unknown) => assert.isTrue(validate(spec), JSON.stringify(validate.errors))
+
+const trees: Array<string> = []
+afterAll(() => {
+  for (const t of trees) cleanup(t)
+})
+
+/** A host: dev/ with NPUs 0..n-1 and the given control devices, conf/base.list naming driver paths. */
+export const cdiHost = (
+  npus: number,
+  control: ReadonlyArray<string> = ["davinci_manager", "devmm_svm", "hisi_hdc"]
+) => {
+  const dir = scratch()
+  trees.push(dir)
+  for (const d of ["dev", "conf", "driver/lib64"]) fs.mkdirSync(path.join(dir, d), { recursive: true, mode: 0o755 })
+  for (let i = 0; i < npus; i++) execFileSync("mknod", [path.join(dir, "dev", `davinci${i}`), "c", "1", "3"])
+  for (const c of control) execFileSync("mknod", [path.join(dir, "dev", c), "c", "1", "3"])
+  fs.writeFileSync(path.join(dir, "dev", "davinci_not_a_device"), "")
+  fs.writeFileSync(path.join(dir, "driver/version.info"), "1.0\n")
+  fs.writeFileSync(path.join(dir, "conf/base.list"), `${dir}/driver/lib64\n${dir}/driver/version.info\n/nonexistent\n`)
+  return dir
+}
+
+const cdi = (...args: Array<string>) => spawnSync(BINARY, ["cdi", ...args], { encoding: "utf8", env: {} })
+
+describe("cdi generate", () => {
+  it("one device per NPU plus all, control devices and read-only driver mounts; valid against the CDI schema", () => {
+    const dir = cdiHost(3)
+    const out = path.join(dir, "cdi/huawei.com-npu.json")
+    const r = cdi("generate", "--dev-root", `${dir}/dev`, "--config-dir", `${dir}/conf`, "--output", out)
+    assert.strictEqual(r.status, 0, r.stderr)
+    assert.match(r.stdout, /cdiVersion 0.5.0, huawei.com\/npu=0,1,2,all, 3 control devices, 2 mounts/)
+    const spec = JSON.parse(fs.readFileSync(out, "utf8"))
+    assertValid(spec)
+    assert.strictEqual(
+      spec.cdiVersion,
+      "0.5.0",
+      "names starting with a digit and hostPath need 0.5.0; Podman 4.3 reads up to it"
+    )
+    assert.strictEqual(spec.kind, "huawei.com/npu")
+    assert.deepStrictEqual(
+      spec.devices.map((d: { name: string }) => d.name),
+      ["0", "1", "2", "all"]
+    )
+    assert.deepStrictEqual(spec.devices[1].containerEdits.deviceNodes, [
+      { path: "/dev/davinci1", hostPath: `${dir}/dev/davinci1` }
+    ])
+    assert.strictEqual(spec.devices[3].containerEdits.deviceNodes.length, 3)
+    assert.deepStrictEqual(
+      spec.containerEdits.deviceNodes.map((n: { path: string }) => n.path),
+      ["/dev/davinci_manager", "/dev/devmm_svm", "/dev/hisi_hdc"]
+    )
+    assert.deepStrictEqual(spec.containerEdits.mounts, [
+      {
+        hostPath: `${dir}/driver/version.info`,
+        containerPath: `${dir}/driver/version.info`,
+        options: ["ro", "nosuid", "nodev", "rbind", "rprivate"]
+      },
+      {
+        hostPath: `${dir}/driver/lib64`,
+        containerPath: `${dir}/driver/lib64`,
+        options: ["ro", "nosuid", "nodev", "rbind", "rprivate"]
+      }
+    ])
+    assert.strictEqual(fs.statSync(out).mode & 0o777, 0o644)
+    assert.deepStrictEqual(fs.readdirSync(path.dirname(out)), ["huawei.com-npu.json"], "no temp file left")
+  })
+
+  it("only the control devices that exist; --kind; --dry-run prints and writes nothing", () => {
+    const dir = cdiHost(1, ["hisi_hdc"])
+    const r = cdi(
+      "generate",
+      "--dev-root",
+      `${dir}/dev`,
+      "--config-dir",
+      `${dir}/conf`,
+      "--kind",
+      "example.com/accel",
+      "--dry-run",
+      "--output",
+      `${dir}/out.json`
+    )
+    assert.strictEqual(r.status, 0, r.stderr)
+    const spec = JSON.parse(r.stdout)
+    assertValid(spec)
+    assert.strictEqual(spec.kind, "example.com/accel")
+    assert.deepStrictEqual(spec.containerEdits.deviceNodes, [
+      { path: "/dev/hisi_hdc", hostPath: `${dir}/dev/hisi_hdc` }
+    ])
+    assert.isFalse(fs.existsSync(`${dir}/out.json`))
+  })
+
+  it("reads the mount lists exactly as the hook does: same names, same checks", () => {
+    const dir = cdiHost(1)
+    fs.writeFileSync(path.join(dir, "conf/extra.list"), "/usr/lib\n")
+    const both = cdi(
+      "generate",
+      "--dev-root",
+      `${dir}/dev`,
+      "--config-dir",
+      `${dir}/conf`,
+      "--mounts",
+      "base,EXTRA",
+      "--dry-run"
+    )
+    assert.strictEqual(both.status, 0, both.stderr)
+    assert.include(
+      JSON.parse(both.stdout).containerEdits.mounts.map((m: { hostPath: string }) => m.hostPath),
+      "/usr/lib"
+    )
+    const evil = cdi(
+      "generate",
+      "--dev-root",
+      `${dir}/dev`,
+      "--config-dir",
+      `${dir}/conf`,
+      "--mounts",
+      "../x",
+      "--dry-run"
+    )
+    assert.strictEqual(evil.status, 1)
+    assert.match(evil.stderr, /is not a mount-list name/)
+    fs.chmodSync(path.join(dir, "conf/base.list"), 0o666)
+    const untrusted = cdi("generate", "--dev-root", `${dir}/dev`, "--config-dir", `${dir}/conf`, "--dry-run")
+    assert.strictEqual(untrusted.status, 1)
+    assert.match(untrusted.stderr, /untrusted mount list .*base.list: is writable by group or others/)
+  })
+
+  it("refuses a host without NPUs and a bad kind", () => {
+    const dir = cdiHost(0)
+    const none = cdi("generate", "--dev-root", `${dir}/dev`, "--config-dir", `${dir}/conf`, "--dry-run")
+    assert.strictEqual(none.status, 1)
+    assert.match(none.stderr, /no NPU device nodes \(davinciN\)/)
+    const kind = cdi("generate", "--kind", "npu", "--dry-run")
+    assert.strictEqual(kind.status, 1)
+    assert.match(kind.stderr, /--kind "npu" is not VENDOR\/CLASS/)
+  })
+
+  it("the lowest cdiVersion the fields need, by the CDI library's rules", () => {
+    const none = { files: [], dirs: [] }
+    const prod = buildCdiSpec({
+      kind: "huawei.com/npu",
+      devRoot: "/dev",
+      npus: [0],
+      controlDevices: ["hisi_hdc"],
+      mounts: none
+    })
+    assert.deepStrictEqual(
+      prod.devices[0]!.containerEdits.deviceNodes,
+      [{ path: "/dev/davinci0" }],
+      "no hostPath for the real /dev"
+    )
+    assert.strictEqual(prod.cdiVersion, "0.5.0", "device name 0 starts with a digit")
+    assertValid(prod)
+    const base = { kind: "huawei.com/npu", containerEdits: {} }
+    assert.strictEqual(minimumCdiVersion({ ...base, devices: [{ name: "all", containerEdits: {} }] }), "0.3.0")
+    assert.strictEqual(
+      minimumCdiVersion({
+        ...base,
+        devices: [
+          {
+            name: "a",
+            containerEdits: { mounts: [{ hostPath: "/a", containerPath: "/a", options: [], type: "bind" } as never] }
+          }
+        ]
+      }),
+      "0.4.0"
+    )
+    assert.strictEqual(
+      minimumCdiVersion({
+        ...base,
+        devices: [{ name: "a", containerEdits: { deviceNodes: [{ path: "/dev/x", hostPath: "/h" }] } }]
+      }),
+      "0.5.0"
+    )
+    assert.strictEqual(minimumCdiVersion({ ...base, kind: "huawei.com/npu.v2", devices: [] }), "0.6.0")
+  })
+})
+
+describe("cdi list", () => {
+  it("the fully qualified names, a later dir winning, a warning per spec it cannot load", () => {
+    const dir = scratch()
+    trees.push(dir)
+    const a = path.join(dir, "etc-cdi")
+    const b = path.join(dir, "run-cdi")
+    fs.mkdirSync(a)
+    fs.mkdirSync(b)
+    const spec = (kind: string, ...names: Array<string>) =>
+      JSON.stringify({ cdiVersion: "0.5.0", kind, devices: names.map((name) => ({ name, containerEdits: {} })) })
+    fs.writeFileSync(path.join(a, "npu.json"), spec("huawei.com/npu", "0", "1", "all"))
+    fs.writeFileSync(path.join(b, "npu.json"), spec("huawei.com/npu", "1", "2"))
+    fs.writeFileSync(path.join(a, "gpu.yaml"), spec("vendor.com/gpu", "g0"))
+    fs.writeFileSync(path.join(a, "broken.json"), "{ nope")
+    fs.writeFileSync(path.join(b, "nokind.json"), JSON.stringify({ devices: [] }))
+    fs.writeFileSync(path.join(b, "real.yaml"), "cdiVersion: 0.5.0\nkind: x.com/y\n")
+    fs.writeFileSync(path.join(b, "ignored.txt"), "x")
+    const r = cdi("list", "--cdi-dir", a, "--cdi-dir", b)
+    assert.strictEqual(r.status, 0)
+    assert.deepStrictEqual(r.stdout.trim().split("\n"), [
+      "huawei.com/npu=0",
+      "huawei.com/npu=1",
+      "huawei.com/npu=2",
+      "huawei.com/npu=all",
+      "vendor.com/gpu=g0"
+    ])
+    const warnings = r.stderr.trim().split("\n")
+    assert.strictEqual(warnings.length, 3)
+    assert.match(warnings[0]!, /^warning: cannot load CDI spec .*broken.json: invalid JSON/)
+    assert.match(warnings[1]!, /nokind.json: no valid kind/)
+    assert.match(warnings[2]!, /real.yaml: YAML beyond JSON is not read by this tool/)
+  })
+})
