@@ -105,7 +105,7 @@ export const diagnose = (o: { root: string; configDir: string; cliPath: string; 
       if (!ok) continue
       const parsed = parseMountList(fs.readFileSync(file, "utf8"), file)
       if (Result.isFailure(parsed)) {
-        add({ id: `list:${list}`, status: "fail", message: parsed.failure.message, fix: "fix that line" })
+        add({ id: `lines:${list}`, status: "fail", message: parsed.failure.message, fix: "fix that line" })
         continue
       }
       for (const entry of parsed.success) {

@@ -1,0 +1,297 @@
+import { execFileSync, spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { afterAll, assert, describe, it } from "@effect/vitest"
+import { BINARY, cleanup, recordingCli, scratch } from "./support/fixtures.ts"
+
+// `doctor` on temp host trees (--root), one check at a time: a healthy host, then each thing broken.
+
+const trees: Array<string> = []
+afterAll(() => {
+  for (const t of trees) cleanup(t)
+})
+
+/** A healthy host: config dir and base.list, a driver path, the CLI, NPUs and control devices. */
+const healthy = () => {
+  const root = scratch()
+  trees.push(root)
+  for (const d of ["etc/ascend-docker-runtime.d", "dev", "usr/local/Ascend/driver/lib64", "usr/local/bin"]) {
+    fs.mkdirSync(path.join(root, d), { recursive: true, mode: 0o755 })
+  }
+  fs.writeFileSync(
+    path.join(root, "etc/ascend-docker-runtime.d/base.list"),
+    "# driver\n/usr/local/Ascend/driver/lib64\n"
+  )
+  fs.copyFileSync(recordingCli(), path.join(root, "usr/local/bin/ascend-docker-cli"))
+  fs.chmodSync(path.join(root, "usr/local/bin/ascend-docker-cli"), 0o755)
+  for (const n of ["davinci0", "davinci1", "davinci_manager", "devmm_svm", "hisi_hdc"]) {
+    execFileSync("mknod", [path.join(root, "dev", n), "c", "1", "3"])
+  }
+  return root
+}
+
+interface Report {
+  readonly ok: boolean
+  readonly checks: ReadonlyArray<{ id: string; status: string; message: string; fix?: string }>
+}
+const doctor = (root: string): Report & { status: number | null; text: string } => {
+  const args = ["doctor", "--root", root, "--cli", "/usr/local/bin/ascend-docker-cli"]
+  const json = spawnSync(BINARY, [...args, "--json"], { encoding: "utf8", env: {} })
+  const text = spawnSync(BINARY, args, { encoding: "utf8", env: {} })
+  assert.strictEqual(json.status, text.status)
+  return { ...(JSON.parse(json.stdout) as Report), status: json.status, text: text.stdout }
+}
+const check = (r: Report, id: string) => {
+  const c = r.checks.find((x) => x.id === id)
+  assert.isDefined(c, `check ${id} in ${JSON.stringify(r.checks.map((x) => x.id))}`)
+  return c!
+}
+
+describe("doctor", () => {
+  it("a healthy host: every check ok, exit 0, 'all is well'", () => {
+    const root = healthy()
+    const r = doctor(root)
+    assert.strictEqual(r.status, 0, r.text)
+    assert.isTrue(r.ok)
+    for (const id of [
+      "config-dir",
+      "list:base.list",
+      "path:base.list:2",
+      "cli",
+      "npus",
+      "device:davinci_manager",
+      "device:devmm_svm",
+      "device:hisi_hdc"
+    ]) {
+      assert.strictEqual(check(r, id).status, "ok", id)
+    }
+    assert.match(check(r, "npus").message, /2 NPU device nodes/)
+    assert.strictEqual(check(r, "cdi").status, "warn")
+    assert.match(r.text, /all is well\n$/)
+  })
+
+  const broken: ReadonlyArray<[string, (root: string) => void, string, "fail" | "warn", RegExp, RegExp?]> = [
+    [
+      "the config dir is writable by others",
+      (r) => fs.chmodSync(path.join(r, "etc/ascend-docker-runtime.d"), 0o777),
+      "config-dir",
+      "fail",
+      /is writable by group or others/,
+      /chmod go-w/
+    ],
+    [
+      "the config dir is missing",
+      (r) => fs.rmSync(path.join(r, "etc/ascend-docker-runtime.d"), { recursive: true }),
+      "config-dir",
+      "fail",
+      /does not exist/
+    ],
+    [
+      "a parent of the config dir is writable",
+      (r) => fs.chmodSync(path.join(r, "etc"), 0o775),
+      "config-dir",
+      "fail",
+      /parent of config dir .*\/etc: is writable/,
+      /chmod go-w .*\/etc/
+    ],
+    [
+      "base.list is missing",
+      (r) => fs.rmSync(path.join(r, "etc/ascend-docker-runtime.d/base.list")),
+      "base-list",
+      "fail",
+      /base.list is missing/
+    ],
+    [
+      "a list is owned by another user",
+      (r) => fs.chownSync(path.join(r, "etc/ascend-docker-runtime.d/base.list"), 1000, 1000),
+      "list:base.list",
+      "fail",
+      /owned by uid 1000/,
+      /chown root:root/
+    ],
+    [
+      "a list is a symlink",
+      (r) => {
+        const p = path.join(r, "etc/ascend-docker-runtime.d/extra.list")
+        fs.writeFileSync(path.join(r, "x.list"), "")
+        fs.symlinkSync(path.join(r, "x.list"), p)
+      },
+      "list:extra.list",
+      "fail",
+      /is a symbolic link/
+    ],
+    [
+      "a list has a bad line",
+      (r) => fs.appendFileSync(path.join(r, "etc/ascend-docker-runtime.d/base.list"), "relative\n"),
+      "lines:base.list",
+      "fail",
+      /base.list:3: "relative" is not an absolute path/
+    ],
+    [
+      "a listed path is missing",
+      (r) => fs.appendFileSync(path.join(r, "etc/ascend-docker-runtime.d/base.list"), "/usr/local/dcmi\n"),
+      "path:base.list:3",
+      "warn",
+      /does not exist; the hook skips it/
+    ],
+    [
+      "a listed path is group-writable",
+      (r) => fs.chmodSync(path.join(r, "usr/local/Ascend/driver/lib64"), 0o775),
+      "path:base.list:2",
+      "fail",
+      /lib64 is writable by group or others; the native CLI refuses/,
+      /chmod go-w/
+    ],
+    [
+      "a listed path sits under a writable dir",
+      (r) => fs.chmodSync(path.join(r, "usr/local/Ascend"), 0o777),
+      "path:base.list:2",
+      "fail",
+      /Ascend is writable by group or others/
+    ],
+    [
+      "a listed path is a symlink",
+      (r) => {
+        fs.symlinkSync(path.join(r, "usr/local/Ascend/driver/lib64"), path.join(r, "usr/local/lib64-link"))
+        fs.appendFileSync(path.join(r, "etc/ascend-docker-runtime.d/base.list"), "/usr/local/lib64-link\n")
+      },
+      "path:base.list:3",
+      "warn",
+      /is a symbolic link/
+    ],
+    [
+      "the CLI is missing",
+      (r) => fs.rmSync(path.join(r, "usr/local/bin/ascend-docker-cli")),
+      "cli",
+      "fail",
+      /untrusted CLI .*: does not exist/
+    ],
+    [
+      "the CLI is not executable",
+      (r) => fs.chmodSync(path.join(r, "usr/local/bin/ascend-docker-cli"), 0o644),
+      "cli",
+      "fail",
+      /is not executable/,
+      /chmod 755/
+    ],
+    [
+      "no NPU device nodes",
+      (r) => {
+        fs.rmSync(path.join(r, "dev/davinci0"))
+        fs.rmSync(path.join(r, "dev/davinci1"))
+      },
+      "npus",
+      "fail",
+      /no NPU device nodes/
+    ],
+    [
+      "a control device is missing",
+      (r) => fs.rmSync(path.join(r, "dev/devmm_svm")),
+      "device:devmm_svm",
+      "fail",
+      /devmm_svm is missing/
+    ],
+    [
+      "docker's ascend runtime points nowhere",
+      (r) => {
+        fs.mkdirSync(path.join(r, "etc/docker"), { recursive: true })
+        fs.writeFileSync(
+          path.join(r, "etc/docker/daemon.json"),
+          JSON.stringify({ runtimes: { ascend: { path: "/usr/local/bin/ascend-docker-runtime" } } })
+        )
+      },
+      "docker",
+      "fail",
+      /points at \/usr\/local\/bin\/ascend-docker-runtime, which does not exist/,
+      /install --runtime docker/
+    ],
+    [
+      "docker without the runtime or CDI",
+      (r) => {
+        fs.mkdirSync(path.join(r, "etc/docker"), { recursive: true })
+        fs.writeFileSync(path.join(r, "etc/docker/daemon.json"), "{}")
+      },
+      "docker",
+      "warn",
+      /docker: no ascend runtime/
+    ],
+    [
+      "docker's daemon.json is broken",
+      (r) => {
+        fs.mkdirSync(path.join(r, "etc/docker"), { recursive: true })
+        fs.writeFileSync(path.join(r, "etc/docker/daemon.json"), "{")
+      },
+      "docker",
+      "fail",
+      /not valid JSON/
+    ],
+    [
+      "containerd without the runtime or CDI",
+      (r) => {
+        fs.mkdirSync(path.join(r, "etc/containerd"), { recursive: true })
+        fs.writeFileSync(path.join(r, "etc/containerd/config.toml"), "version = 2\n")
+      },
+      "containerd",
+      "warn",
+      /neither an ascend runtime nor enable_cdi/
+    ],
+    [
+      "podman's hooks.d entry names a missing hook",
+      (r) => {
+        fs.mkdirSync(path.join(r, "etc/containers/oci/hooks.d"), { recursive: true })
+        fs.writeFileSync(
+          path.join(r, "etc/containers/oci/hooks.d/ascend-docker-hook.json"),
+          JSON.stringify({ hook: { path: "/usr/local/bin/ascend-docker-hook" } })
+        )
+      },
+      "podman",
+      "fail",
+      /names a hook that does not exist/
+    ]
+  ]
+  for (const [name, breakIt, id, status, message, fix] of broken) {
+    it(name, () => {
+      const root = healthy()
+      breakIt(root)
+      const r = doctor(root)
+      const c = check(r, id)
+      assert.strictEqual(c.status, status, c.message)
+      assert.match(c.message, message)
+      if (fix !== undefined) assert.match(c.fix ?? "", fix)
+      assert.strictEqual(r.status, status === "fail" ? 1 : 0)
+      assert.strictEqual(r.ok, status !== "fail")
+      if (status === "fail") assert.match(r.text, /problem\(s\) found\n$/)
+    })
+  }
+
+  it("sees what install and cdi generate set up", () => {
+    const root = healthy()
+    fs.mkdirSync(path.join(root, "etc/containerd"), { recursive: true })
+    fs.writeFileSync(path.join(root, "etc/containerd/config.toml"), "version = 2\n")
+    const install = spawnSync(
+      BINARY,
+      ["install", "--root", root, "--runtime", "docker", "--runtime", "containerd", "--runtime", "podman"],
+      { encoding: "utf8" }
+    )
+    assert.strictEqual(install.status, 0, install.stderr)
+    const gen = spawnSync(
+      BINARY,
+      [
+        "cdi",
+        "generate",
+        "--dev-root",
+        path.join(root, "dev"),
+        "--config-dir",
+        path.join(root, "etc/ascend-docker-runtime.d"),
+        "--output",
+        path.join(root, "etc/cdi/huawei.com-npu.json")
+      ],
+      { encoding: "utf8" }
+    )
+    assert.strictEqual(gen.status, 0, gen.stderr)
+    const r = doctor(root)
+    assert.strictEqual(r.status, 0, r.text)
+    for (const id of ["docker", "containerd", "podman", "cdi"]) assert.strictEqual(check(r, id).status, "ok", id)
+    assert.match(check(r, "cdi").message, /3 huawei.com\/npu devices offered/)
+  })
+})

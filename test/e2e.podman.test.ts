@@ -1,0 +1,130 @@
+import { execFileSync, spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { BINARY, cleanup, scratch } from "./support/fixtures.ts"
+
+// A real CDI consumer: Podman 4.3 (runc, a local busybox rootfs, no image pull; flags from
+// ../shared/cdi/PODMAN.md) starts containers with --device huawei.com/npu=0 and =all from a spec that
+// `cdi generate` wrote for a dev-root of stand-in character devices. Podman reads specs only from
+// /etc/cdi and /var/run/cdi, so the spec goes into /etc/cdi under a name of its own and is removed
+// afterwards (and /etc/cdi too if this test made it), even when a test fails.
+
+const which = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0
+const BUSYBOX = ["/bin/busybox", "/usr/bin/busybox"].find((p) => fs.existsSync(p))
+const missing = [...["podman", "runc", "mknod"].filter((c) => !which(c)), ...(BUSYBOX ? [] : ["busybox"])]
+const inCI = process.env.CI !== undefined && process.env.CI !== "" && process.env.CI !== "false"
+const canRun = missing.length === 0 && process.getuid?.() === 0
+if (!canRun) {
+  const why = process.getuid?.() === 0 ? `missing ${missing.join(", ")}` : "not root"
+  if (inCI) throw new Error(`the Podman CDI test cannot run in CI: ${why} (.ci/run installs podman)`)
+  console.warn(`SKIPPING the Podman CDI test outside CI: ${why}`)
+}
+
+let dir = ""
+let madeCdiDir = false
+const specFile = `/etc/cdi/ascend-docker-hook-e2e-${process.pid}.json`
+/** Podman wants a runroot of at most 50 characters. */
+const runroot = `/run/adh-podman-${process.pid}`
+
+beforeAll(() => {
+  if (!canRun) return
+  dir = scratch()
+  for (const d of ["dev", "conf", "driver/lib64", "rootfs/bin", "podman/root", "podman/tmp", "podman/net"]) {
+    fs.mkdirSync(path.join(dir, d), { recursive: true, mode: 0o755 })
+  }
+  for (const n of ["davinci0", "davinci1", "davinci_manager", "devmm_svm", "hisi_hdc"]) {
+    execFileSync("mknod", [path.join(dir, "dev", n), "c", "1", "3"])
+  }
+  fs.writeFileSync(path.join(dir, "driver/version.info"), "Version=24.1.0\n")
+  fs.writeFileSync(path.join(dir, "driver/lib64/libascend.so"), "")
+  fs.writeFileSync(path.join(dir, "conf/base.list"), `${dir}/driver/lib64\n${dir}/driver/version.info\n`)
+  fs.copyFileSync(BUSYBOX!, path.join(dir, "rootfs/bin/busybox"))
+  fs.chmodSync(path.join(dir, "rootfs/bin/busybox"), 0o755)
+  fs.symlinkSync("busybox", path.join(dir, "rootfs/bin/sh"))
+  fs.mkdirSync(runroot, { recursive: true, mode: 0o700 })
+  madeCdiDir = !fs.existsSync("/etc/cdi")
+  const gen = spawnSync(
+    BINARY,
+    ["cdi", "generate", "--dev-root", `${dir}/dev`, "--config-dir", `${dir}/conf`, "--output", specFile],
+    {
+      encoding: "utf8"
+    }
+  )
+  if (gen.status !== 0) throw new Error(`cdi generate failed: ${gen.stderr}`)
+})
+
+afterAll(() => {
+  if (!canRun) return
+  fs.rmSync(specFile, { force: true })
+  spawnSync("umount", ["-R", runroot])
+  fs.rmSync(runroot, { recursive: true, force: true })
+  if (madeCdiDir) fs.rmSync("/etc/cdi", { recursive: true, force: true })
+  cleanup(dir)
+})
+
+const podman = (device: string, script: string) =>
+  spawnSync(
+    "podman",
+    [
+      "--root",
+      `${dir}/podman/root`,
+      "--runroot",
+      runroot,
+      "--tmpdir",
+      `${dir}/podman/tmp`,
+      "--network-config-dir",
+      `${dir}/podman/net`,
+      "--runtime",
+      "runc",
+      "run",
+      "--rm",
+      "--network",
+      "none",
+      "--ulimit",
+      "nofile=1024:1024",
+      "--ulimit",
+      "nproc=4096:4096",
+      "--device",
+      device,
+      "--rootfs",
+      `${dir}/rootfs:O`,
+      "/bin/sh",
+      "-c",
+      script
+    ],
+    { encoding: "utf8", timeout: 120_000 }
+  )
+
+describe.runIf(canRun)("Podman starts containers from the generated CDI spec", () => {
+  it("the spec is for Podman 4.3: cdiVersion 0.5.0 at most", () => {
+    assert.strictEqual(JSON.parse(fs.readFileSync(specFile, "utf8")).cdiVersion, "0.5.0")
+  })
+
+  it("--device huawei.com/npu=0: that NPU, the control devices and the driver paths, read-only", () => {
+    const r = podman(
+      "huawei.com/npu=0",
+      `/bin/busybox ls /dev/davinci0 /dev/davinci_manager /dev/devmm_svm /dev/hisi_hdc && ` +
+        `/bin/busybox cat ${dir}/driver/version.info && /bin/busybox ls ${dir}/driver/lib64 && ` +
+        `{ /bin/busybox test -e /dev/davinci1 && echo HAS-1 || echo NO-1; } && ` +
+        `{ /bin/busybox touch ${dir}/driver/lib64/x 2>/dev/null && echo WRITABLE || echo READ-ONLY; }`
+    )
+    assert.strictEqual(r.status, 0, r.stderr)
+    assert.include(r.stdout, "Version=24.1.0")
+    assert.include(r.stdout, "libascend.so")
+    assert.include(r.stdout, "NO-1")
+    assert.include(r.stdout, "READ-ONLY")
+  })
+
+  it("--device huawei.com/npu=all: every NPU", () => {
+    const r = podman("huawei.com/npu=all", "/bin/busybox ls /dev/davinci0 /dev/davinci1 && echo BOTH")
+    assert.strictEqual(r.status, 0, r.stderr)
+    assert.include(r.stdout, "BOTH")
+  })
+
+  it("an unknown device is refused by Podman", () => {
+    const r = podman("huawei.com/npu=7", "true")
+    assert.strictEqual(r.status, 126, r.stderr)
+    assert.match(r.stderr, /unresolvable CDI devices/)
+  })
+})
