@@ -22,10 +22,7 @@ afterAll(() => {
 })
 
 /** A host: dev/ with NPUs 0..n-1 and the given control devices, conf/base.list naming driver paths. */
-export const cdiHost = (
-  npus: number,
-  control: ReadonlyArray<string> = ["davinci_manager", "devmm_svm", "hisi_hdc"]
-) => {
+const cdiHost = (npus: number, control: ReadonlyArray<string> = ["davinci_manager", "devmm_svm", "hisi_hdc"]) => {
   const dir = scratch()
   trees.push(dir)
   for (const d of ["dev", "conf", "driver/lib64"]) fs.mkdirSync(path.join(dir, d), { recursive: true, mode: 0o755 })
