@@ -57,6 +57,10 @@ const host = () => {
   return root
 }
 
+/** What the tests read from a parsed config.toml. */
+// biome-ignore lint/suspicious/noExplicitAny: a TOML document is navigated by key paths the test knows
+type Toml = any
+
 const ALL = ["--runtime", "docker", "--runtime", "containerd", "--runtime", "crio", "--runtime", "podman"]
 const run = (root: string, ...args: Array<string>) => {
   const r = spawnSync(BINARY, [...args, "--root", root], { encoding: "utf8", env: {} })
@@ -93,7 +97,7 @@ describe("install / uninstall", () => {
     assert.deepStrictEqual(daemon["registry-mirrors"], ["https://mirror.example"])
     assert.strictEqual(read(root, "/etc/docker/daemon.json.ascend-backup"), DAEMON_JSON)
 
-    const toml = parseToml(read(root, "/etc/containerd/config.toml")) as any
+    const toml = parseToml(read(root, "/etc/containerd/config.toml")) as Toml
     const cri = toml.plugins["io.containerd.grpc.v1.cri"]
     assert.deepStrictEqual(cri.containerd.runtimes.ascend, {
       runtime_type: "io.containerd.runc.v2",
@@ -134,7 +138,7 @@ describe("install / uninstall", () => {
     const root = host()
     run(root, "install", "--runtime", "docker", "--runtime", "containerd", "--default-runtime")
     assert.strictEqual(JSON.parse(read(root, "/etc/docker/daemon.json"))["default-runtime"], "ascend")
-    const cri = (parseToml(read(root, "/etc/containerd/config.toml")) as any).plugins["io.containerd.grpc.v1.cri"]
+    const cri = (parseToml(read(root, "/etc/containerd/config.toml")) as Toml).plugins["io.containerd.grpc.v1.cri"]
     assert.strictEqual(cri.containerd.default_runtime_name, "ascend")
     run(root, "uninstall", "--runtime", "docker", "--runtime", "containerd", "--default-runtime")
     assert.strictEqual(read(root, "/etc/docker/daemon.json"), DAEMON_JSON)
@@ -182,7 +186,7 @@ describe("install / uninstall", () => {
     fs.mkdirSync(path.join(v3, "etc/containerd"), { recursive: true })
     fs.writeFileSync(path.join(v3, "etc/containerd/config.toml"), CONFIG_TOML_V3)
     run(v3, "install", "--runtime", "containerd", "--prefix", "/opt/ascend")
-    const toml = parseToml(read(v3, "/etc/containerd/config.toml")) as any
+    const toml = parseToml(read(v3, "/etc/containerd/config.toml")) as Toml
     assert.deepStrictEqual(toml.plugins["io.containerd.cri.v1.runtime"].containerd.runtimes.ascend.options, {
       BinaryName: "/opt/ascend/bin/ascend-docker-runtime"
     })

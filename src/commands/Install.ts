@@ -216,7 +216,7 @@ export const plan = (mode: "install" | "uninstall", o: Options): ReadonlyArray<C
     const bytes = fs.readFileSync(source)
     const current = fs.existsSync(at(hookPath)) ? fs.readFileSync(at(hookPath)) : undefined
     changes.push(
-      current !== undefined && current.equals(bytes)
+      current?.equals(bytes)
         ? { path: hookPath, action: "unchanged", why: "the hook binary" }
         : {
             path: hookPath,

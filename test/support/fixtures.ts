@@ -142,5 +142,14 @@ export const runHook = (
   return { status: result.status, stdout: result.stdout, stderr: result.stderr, cli }
 }
 
-/** Removes a scratch dir. */
-export const cleanup = (dir: string) => fs.rmSync(dir, { recursive: true, force: true })
+/** Removes a scratch dir, first unmounting anything a runtime left mounted under it (Podman does). */
+export const cleanup = (dir: string) => {
+  const mounts = fs
+    .readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .map((line) => line.split(" ")[4] ?? "")
+    .filter((p) => p === dir || p.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length)
+  for (const m of mounts) spawnSync("umount", ["-l", m])
+  fs.rmSync(dir, { recursive: true, force: true })
+}
