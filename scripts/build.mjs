@@ -42,8 +42,9 @@ if (!process.argv.includes("--no-binary")) {
       disableExperimentalSEAWarning: true,
       useSnapshot: true,
       useCodeCache: false,
-      // A ~100 ms process gains nothing from V8's optimizing tiers, which only start background compiles.
-      execArgv: ["--max-opt=0"]
+      // A ~100 ms process gains nothing from V8's optimizing tiers (they only start background compiles)
+      // or from parallel GC helper threads.
+      execArgv: ["--max-opt=0", "--single-threaded-gc"]
     })
   )
   execFileSync(process.execPath, ["--experimental-sea-config", "dist/sea-config.json"], { stdio: "inherit" })

@@ -1,3 +1,4 @@
+import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
@@ -61,6 +62,15 @@ describe("paths", () => {
   it("normalizes lexically, as path.resolve does", () => {
     assert.strictEqual(normalizeAbsolute("//a/./b/../c/"), "/a/c")
     assert.strictEqual(normalizeAbsolute("/../.."), "/")
+    const parts = ["/", ".", "..", "a", "b.", ".c", "/"]
+    let seed = 7
+    for (let i = 0; i < 5000; i++) {
+      let p = "/"
+      for (let n = (seed = (seed * 1103515245 + 12345) % 2 ** 31) % 9; n > 0; n--) {
+        p += parts[(seed = (seed * 1103515245 + 12345) % 2 ** 31) % parts.length]
+      }
+      assert.strictEqual(normalizeAbsolute(p), path.posix.resolve(p), p)
+    }
   })
   it("rootfs: absolute as written, relative joined and cleaned, / refused", () => {
     assert.deepStrictEqual(resolveRootfs("/b", "/x/"), Result.succeed("/x/"))

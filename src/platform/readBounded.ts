@@ -25,11 +25,16 @@ export const readBounded = <E = never>(
   Effect.scoped(
     Effect.gen(function* () {
       const file = yield* fs.open(path, { flag: "r", noFollow: options.noFollow === true })
-      if (options.verify !== undefined) yield* options.verify(yield* file.stat)
+      const info = yield* file.stat
+      if (options.verify !== undefined) yield* options.verify(info)
+      // A regular file says its size: one read of size+1 bytes sees it all and its EOF (if it grew, the
+      // loop goes on). A pipe says nothing: read in chunks.
+      let want = info.type === "File" ? Math.min(Number(info.size) + 1, limit + 1) : CHUNK
       const chunks: Array<Uint8Array> = []
       let total = 0
       while (total <= limit) {
-        const chunk = yield* file.readAlloc(Math.min(CHUNK, limit + 1 - total))
+        const chunk = yield* file.readAlloc(Math.max(1, Math.min(want, limit + 1 - total)))
+        want = CHUNK
         if (Option.isNone(chunk)) break
         chunks.push(chunk.value)
         total += chunk.value.length

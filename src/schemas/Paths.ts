@@ -6,6 +6,7 @@ import { hasControl } from "./Text.ts"
  * `//`, `.`, `..` and a trailing `/` go; links are not looked at.
  */
 export const normalizeAbsolute = (p: string): string => {
+  if (p.startsWith("/") && !p.includes("//") && !p.includes("/.") && (p.length === 1 || !p.endsWith("/"))) return p
   const out: Array<string> = []
   for (const part of p.split("/")) {
     if (part === "" || part === ".") continue
