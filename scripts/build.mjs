@@ -1,6 +1,7 @@
 // Builds the hook two ways:
 // - dist/ascend-docker-hook.cjs: one minified CJS bundle, run as `node dist/ascend-docker-hook.cjs`
 //   (always bundle: unbundled start-up is 3-4x slower, STACK.md);
+//   Its admin commands (install, cdi, doctor, explain) are dist/ascend-docker-hook-admin.cjs, loaded on demand;
 // - dist/ascend-docker-runtime.cjs: the runtime wrapper for Docker and containerd, the same way;
 // - dist/ascend-docker-hook: a self-contained Node single executable application whose startup snapshot
 //   holds the initialised modules and a warmed pipeline (src/sea.ts), and dist/ascend-docker-runtime, a link
@@ -22,13 +23,15 @@ const common = {
   logLevel: "warning"
 }
 
-const bundle = async (entry, outfile) => {
-  const result = await esbuild.build({ ...common, entryPoints: [entry], outfile })
+const bundle = async (entry, outfile, adminBeside = false) => {
+  const define = { ...common.define, ADMIN_BESIDE: String(adminBeside) }
+  const result = await esbuild.build({ ...common, define, entryPoints: [entry], outfile })
   const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0)
   console.log(`built ${outfile}: ${bytes} bytes from ${Object.keys(result.metafile.inputs).length} modules`)
 }
 
-await bundle("src/bin.ts", "dist/ascend-docker-hook.cjs")
+await bundle("src/bin.ts", "dist/ascend-docker-hook.cjs", true)
+await bundle("src/admin.ts", "dist/ascend-docker-hook-admin.cjs")
 await bundle("src/runtime.ts", "dist/ascend-docker-runtime.cjs")
 
 if (!process.argv.includes("--no-binary")) {

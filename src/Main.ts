@@ -15,6 +15,12 @@ import { parseInvocation, USAGE } from "./schemas/Invocation.ts"
 import { CliLauncher } from "./services/CliLauncher.ts"
 
 declare const HOOK_VERSION: string
+/** Set by the build: true for the plain bundle, whose admin commands live in a file of their own. */
+declare const ADMIN_BESIDE: boolean
+
+/** The admin commands, loaded only when one is run (see src/admin.ts). */
+const loadAdmin = (): typeof import("./admin.ts") =>
+  ADMIN_BESIDE ? require(path.join(__dirname, "ascend-docker-hook-admin.cjs")) : require("./admin.ts")
 
 /** With bin.ts, the only file that touches `process`: argv, cwd, uid, fds, exit status. */
 const fs = process.getBuiltinModule("node:fs")
@@ -42,18 +48,13 @@ const main = (): number => {
     write(1, `ascend-docker-hook ${HOOK_VERSION}\n`)
     return 0
   }
-  if (inv.command === "explain") {
-    return (require("./commands/Explain.ts") as typeof import("./commands/Explain.ts")).explain(inv.rest ?? [])
-  }
-  if (inv.command === "cdi") {
-    return (require("./commands/Cdi.ts") as typeof import("./commands/Cdi.ts")).runCdi(inv.rest ?? [])
-  }
-  if (inv.command === "doctor") {
-    return (require("./commands/Doctor.ts") as typeof import("./commands/Doctor.ts")).runDoctor(inv.rest ?? [])
-  }
-  if (inv.command === "install" || inv.command === "uninstall") {
-    const installer = require("./commands/Install.ts") as typeof import("./commands/Install.ts")
-    return installer.runInstaller(inv.command, inv.rest ?? [])
+  if (inv.command !== "hook") {
+    const admin = loadAdmin()
+    const rest = inv.rest ?? []
+    if (inv.command === "explain") return admin.explain(rest)
+    if (inv.command === "cdi") return admin.runCdi(rest)
+    if (inv.command === "doctor") return admin.runDoctor(rest)
+    return admin.runInstaller(inv.command, rest)
   }
   const settings = {
     configDir: path.resolve(inv.configDir ?? DEFAULT_CONFIG_DIR),

@@ -3,7 +3,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { formatRunRecord } from "../src/platform/RunLog.ts"
-import { BINARY, cleanup, type Host, type HostSpec, makeHost, runHook } from "./support/fixtures.ts"
+import { BINARY, cleanup, HOOK, type Host, type HostSpec, makeHost, NODE, runHook } from "./support/fixtures.ts"
 
 // What an admin sees: `explain` for one bundle, and the optional run log.
 
@@ -46,6 +46,15 @@ describe("explain", () => {
       `  ${h.cli} --devices 0,1 --pid <container pid> --rootfs ${h.bundle}/rootfs --mount-file /etc/hostname --mount-dir /usr/lib --options NODRV`
     )
     assert.isFalse(fs.existsSync(h.record), "the CLI was not run")
+  })
+
+  it("the plain bundle loads the admin commands from their own file and gives the same answer", () => {
+    const h = host({ env: ["ASCEND_VISIBLE_DEVICES=3"], lists: { base: "/usr/lib\n" } })
+    const args = ["explain", "--bundle", h.bundle, "--config-dir", h.configDir, "--cli", h.cli]
+    const viaBundle = spawnSync(NODE, [HOOK, ...args], { encoding: "utf8", env: {} })
+    assert.strictEqual(viaBundle.status, 0, viaBundle.stderr)
+    assert.strictEqual(viaBundle.stdout, explain(h).stdout)
+    assert.match(viaBundle.stdout, /--devices 3 --pid <container pid>/)
   })
 
   it("a container without NPUs, and one the hook would refuse", () => {
