@@ -35,12 +35,15 @@ const cdiHost = (npus: number, control: ReadonlyArray<string> = ["davinci_manage
 }
 
 const cdi = (...args: Array<string>) => spawnSync(BINARY, ["cdi", ...args], { encoding: "utf8", env: {} })
+/** `cdi generate` for a host made by cdiHost, with extra flags. */
+const generateFor = (dir: string, ...extra: Array<string>) =>
+  cdi("generate", "--dev-root", `${dir}/dev`, "--config-dir", `${dir}/conf`, ...extra)
 
 describe("cdi generate", () => {
   it("one device per NPU plus all, control devices and read-only driver mounts; valid against the CDI schema", () => {
     const dir = cdiHost(3)
     const out = path.join(dir, "cdi/huawei.com-npu.json")
-    const r = cdi("generate", "--dev-root", `${dir}/dev`, "--config-dir", `${dir}/conf`, "--output", out)
+    const r = generateFor(dir, "--output", out)
     assert.strictEqual(r.status, 0, r.stderr)
     assert.match(r.stdout, /cdiVersion 0.5.0, huawei.com\/npu=0,1,2,all, 3 control devices, 2 mounts/)
     const spec = JSON.parse(fs.readFileSync(out, "utf8"))
@@ -81,18 +84,7 @@ describe("cdi generate", () => {
 
   it("only the control devices that exist; --kind; --dry-run prints and writes nothing", () => {
     const dir = cdiHost(1, ["hisi_hdc"])
-    const r = cdi(
-      "generate",
-      "--dev-root",
-      `${dir}/dev`,
-      "--config-dir",
-      `${dir}/conf`,
-      "--kind",
-      "example.com/accel",
-      "--dry-run",
-      "--output",
-      `${dir}/out.json`
-    )
+    const r = generateFor(dir, "--kind", "example.com/accel", "--dry-run", "--output", `${dir}/out.json`)
     assert.strictEqual(r.status, 0, r.stderr)
     const spec = JSON.parse(r.stdout)
     assertValid(spec)
@@ -106,42 +98,24 @@ describe("cdi generate", () => {
   it("reads the mount lists exactly as the hook does: same names, same checks", () => {
     const dir = cdiHost(1)
     fs.writeFileSync(path.join(dir, "conf/extra.list"), "/usr/lib\n")
-    const both = cdi(
-      "generate",
-      "--dev-root",
-      `${dir}/dev`,
-      "--config-dir",
-      `${dir}/conf`,
-      "--mounts",
-      "base,EXTRA",
-      "--dry-run"
-    )
+    const both = generateFor(dir, "--mounts", "base,EXTRA", "--dry-run")
     assert.strictEqual(both.status, 0, both.stderr)
     assert.include(
       JSON.parse(both.stdout).containerEdits.mounts.map((m: { hostPath: string }) => m.hostPath),
       "/usr/lib"
     )
-    const evil = cdi(
-      "generate",
-      "--dev-root",
-      `${dir}/dev`,
-      "--config-dir",
-      `${dir}/conf`,
-      "--mounts",
-      "../x",
-      "--dry-run"
-    )
+    const evil = generateFor(dir, "--mounts", "../x", "--dry-run")
     assert.strictEqual(evil.status, 1)
     assert.match(evil.stderr, /is not a mount-list name/)
     fs.chmodSync(path.join(dir, "conf/base.list"), 0o666)
-    const untrusted = cdi("generate", "--dev-root", `${dir}/dev`, "--config-dir", `${dir}/conf`, "--dry-run")
+    const untrusted = generateFor(dir, "--dry-run")
     assert.strictEqual(untrusted.status, 1)
     assert.match(untrusted.stderr, /untrusted mount list .*base.list: is writable by group or others/)
   })
 
   it("refuses a host without NPUs and a bad kind", () => {
     const dir = cdiHost(0)
-    const none = cdi("generate", "--dev-root", `${dir}/dev`, "--config-dir", `${dir}/conf`, "--dry-run")
+    const none = generateFor(dir, "--dry-run")
     assert.strictEqual(none.status, 1)
     assert.match(none.stderr, /no NPU device nodes \(davinciN\)/)
     const kind = cdi("generate", "--kind", "npu", "--dry-run")

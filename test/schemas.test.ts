@@ -64,11 +64,13 @@ describe("paths", () => {
     assert.strictEqual(normalizeAbsolute("/../.."), "/")
     const parts = ["/", ".", "..", "a", "b.", ".c", "/"]
     let seed = 7
+    const next = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31
+      return seed % n
+    }
     for (let i = 0; i < 5000; i++) {
       let p = "/"
-      for (let n = (seed = (seed * 1103515245 + 12345) % 2 ** 31) % 9; n > 0; n--) {
-        p += parts[(seed = (seed * 1103515245 + 12345) % 2 ** 31) % parts.length]
-      }
+      for (let n = next(9); n > 0; n--) p += parts[next(parts.length)]
       assert.strictEqual(normalizeAbsolute(p), path.posix.resolve(p), p)
     }
   })

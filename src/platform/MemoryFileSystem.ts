@@ -3,6 +3,7 @@ import * as FileSystem from "effect/FileSystem"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as PlatformError from "effect/PlatformError"
+import { readAllocWith } from "./readAlloc.ts"
 
 /** A node of the in-memory tree: what a test wants the host to look like. */
 export type MemoryNode =
@@ -163,14 +164,7 @@ export const make = (tree: Readonly<Record<string, MemoryNode>>): FileSystem.Fil
         }),
       sync: Effect.void,
       read,
-      readAlloc: (size, options) =>
-        Effect.map(
-          Effect.suspend(() => {
-            const buffer = new Uint8Array(size)
-            return Effect.map(read(buffer, options), (n) => ({ buffer, n }))
-          }),
-          ({ buffer, n }) => (n === 0 ? Option.none() : Option.some(buffer.subarray(0, n)))
-        ),
+      readAlloc: readAllocWith(read),
       truncate: () => readOnly("truncate"),
       write: () => readOnly("write"),
       writeAll: () => readOnly("writeAll")

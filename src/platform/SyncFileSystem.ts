@@ -4,6 +4,7 @@ import * as FileSystem from "effect/FileSystem"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as PlatformError from "effect/PlatformError"
+import { readAllocWith } from "./readAlloc.ts"
 
 /**
  * A FileSystem over node:fs synchronous calls, for the hook's start-up path: it loads no streams, no
@@ -114,14 +115,7 @@ export const make = (fs: typeof NodeFs): FileSystem.FileSystem => {
         }),
       sync: call("sync", fd, () => fs.fsyncSync(fd)),
       read,
-      readAlloc: (size, options) =>
-        Effect.map(
-          Effect.suspend(() => {
-            const buffer = new Uint8Array(size)
-            return Effect.map(read(buffer, options), (n) => ({ buffer, n }))
-          }),
-          ({ buffer, n }) => (n === 0 ? Option.none() : Option.some(n === size ? buffer : buffer.subarray(0, n)))
-        ),
+      readAlloc: readAllocWith(read),
       truncate: () => unsupported("truncate"),
       write: () => unsupported("write"),
       writeAll: () => unsupported("writeAll")
