@@ -2,7 +2,8 @@ import { execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { BINARY, cleanup, scratch } from "./support/fixtures.ts"
+import { hooksdJson } from "../src/commands/Install.ts"
+import { BINARY, cleanup, recordingCli, scratch } from "./support/fixtures.ts"
 
 // A real CDI consumer: Podman 4.3 (runc, a local busybox rootfs, no image pull; flags from
 // ../shared/cdi/PODMAN.md) starts containers with --device huawei.com/npu=0 and =all from a spec that
@@ -63,38 +64,21 @@ afterAll(() => {
   cleanup(dir)
 })
 
-const podman = (device: string, script: string) =>
+/** `podman run` with this sandbox's flags (PODMAN.md); `global` goes before `run`, `args` after the rootfs flags. */
+const podmanRun = (args: ReadonlyArray<string>, global: ReadonlyArray<string> = []) =>
   spawnSync(
     "podman",
     [
-      "--root",
-      `${dir}/podman/root`,
-      "--runroot",
-      runroot,
-      "--tmpdir",
-      `${dir}/podman/tmp`,
-      "--network-config-dir",
-      `${dir}/podman/net`,
-      "--runtime",
-      "runc",
-      "run",
-      "--rm",
-      "--network",
-      "none",
-      "--ulimit",
-      "nofile=1024:1024",
-      "--ulimit",
-      "nproc=4096:4096",
-      "--device",
-      device,
-      "--rootfs",
-      `${dir}/rootfs:O`,
-      "/bin/sh",
-      "-c",
-      script
+      ...["--root", `${dir}/podman/root`, "--runroot", runroot, "--tmpdir", `${dir}/podman/tmp`],
+      ...["--network-config-dir", `${dir}/podman/net`, "--runtime", "runc", ...global],
+      ...["run", "--rm", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096"],
+      ...args
     ],
     { encoding: "utf8", timeout: 120_000 }
   )
+
+const podman = (device: string, script: string) =>
+  podmanRun(["--device", device, "--rootfs", `${dir}/rootfs:O`, "/bin/sh", "-c", script])
 
 describe.runIf(canRun)("Podman starts containers from the generated CDI spec", () => {
   it("the spec is for Podman 4.3: cdiVersion 0.5.0 at most", () => {
@@ -126,5 +110,48 @@ describe.runIf(canRun)("Podman starts containers from the generated CDI spec", (
     const r = podman("huawei.com/npu=7", "true")
     assert.strictEqual(r.status, 126, r.stderr)
     assert.match(r.stderr, /unresolvable CDI devices/)
+  })
+})
+
+describe.runIf(canRun)("Podman runs the hook from the hooks.d file that install writes", () => {
+  it("an NPU container gets the CLI run with its pid and rootfs; others are left alone", () => {
+    // The file install writes for podman/CRI-O (src/commands/Install.ts), pointing at a copy of the binary
+    // with the recording CLI next to it, and --config-dir added so the host's /etc stays untouched.
+    const hooksDir = path.join(dir, "hooks.d")
+    const bin = path.join(dir, "hookbin")
+    fs.mkdirSync(hooksDir, { mode: 0o755 })
+    fs.mkdirSync(bin, { mode: 0o755 })
+    fs.copyFileSync(BINARY, path.join(bin, "ascend-docker-hook"))
+    fs.copyFileSync(recordingCli(), path.join(bin, "ascend-docker-cli"))
+    fs.chmodSync(path.join(bin, "ascend-docker-hook"), 0o755)
+    fs.chmodSync(path.join(bin, "ascend-docker-cli"), 0o755)
+    const entry = JSON.parse(hooksdJson(path.join(bin, "ascend-docker-hook")))
+    entry.hook.args.push("--config-dir", `${dir}/conf`)
+    fs.writeFileSync(path.join(hooksDir, "ascend-docker-hook.json"), JSON.stringify(entry))
+    const record = path.join(bin, "record.json")
+
+    fs.rmSync(record, { force: true })
+    const withEnv = podmanRun(
+      ["-e", "ASCEND_VISIBLE_DEVICES=1,0", "--rootfs", `${dir}/rootfs:O`, "/bin/sh", "-c", "echo MARKER"],
+      ["--hooks-dir", hooksDir]
+    )
+    assert.strictEqual(withEnv.status, 0, withEnv.stderr)
+    assert.include(withEnv.stdout, "MARKER")
+    const argv = JSON.parse(fs.readFileSync(record, "utf8")).argv as Array<string>
+    assert.deepStrictEqual(argv.slice(0, 3), [path.join(bin, "ascend-docker-cli"), "--devices", "0,1"])
+    assert.match(argv[4]!, /^[1-9][0-9]*$/)
+    assert.strictEqual(argv[5], "--rootfs")
+    assert.deepStrictEqual(argv.slice(7), [
+      "--mount-file",
+      `${dir}/driver/version.info`,
+      "--mount-dir",
+      `${dir}/driver/lib64`
+    ])
+
+    fs.rmSync(record, { force: true })
+    const plain = podmanRun(["--rootfs", `${dir}/rootfs:O`, "/bin/sh", "-c", "echo PLAIN"], ["--hooks-dir", hooksDir])
+    assert.strictEqual(plain.status, 0, plain.stderr)
+    assert.include(plain.stdout, "PLAIN")
+    assert.isFalse(fs.existsSync(record), "no NPU asked for: the CLI never ran")
   })
 })
