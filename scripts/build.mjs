@@ -45,9 +45,10 @@ if (!process.argv.includes("--no-binary")) {
       disableExperimentalSEAWarning: true,
       useSnapshot: true,
       useCodeCache: false,
-      // A ~100 ms process gains nothing from V8's optimizing tiers (they only start background compiles)
-      // or from parallel GC helper threads.
-      execArgv: ["--max-opt=0", "--single-threaded-gc"]
+      // A ~100 ms process gains nothing from V8's compilers (interpreting is cheaper than setting up
+      // executable memory and background compiles) or from parallel GC helper threads. Measured: about
+      // 3-4 ms less than --max-opt=0 alone, on a ~110 ms run.
+      execArgv: ["--jitless", "--single-threaded-gc"]
     })
   )
   execFileSync(process.execPath, ["--experimental-sea-config", "dist/sea-config.json"], { stdio: "inherit" })
