@@ -9,6 +9,7 @@
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as esbuild from "esbuild"
+import { stripBuiltinCodeCache } from "./sea-strip.mjs"
 
 const pkg = JSON.parse(fs.readFileSync(new URL("../package.json", import.meta.url), "utf8"))
 const common = {
@@ -56,7 +57,18 @@ if (!process.argv.includes("--no-binary")) {
   fs.rmSync(out, { force: true })
   fs.copyFileSync(process.execPath, `${out}.tmp`)
   fs.chmodSync(`${out}.tmp`, 0o755)
-  await inject(`${out}.tmp`, "NODE_SEA_BLOB", fs.readFileSync("dist/sea-prep.blob"), {
+  const prepared = fs.readFileSync("dist/sea-prep.blob")
+  const stripped = stripBuiltinCodeCache(prepared)
+  if (stripped.blob === undefined) console.warn(`keeping Node's built-in code cache in the binary: ${stripped.reason}`)
+  else
+    console.log(
+      `stripped Node's built-in code cache from the snapshot (${stripped.entries} entries, ${stripped.removed} bytes)`
+    )
+  fs.writeFileSync(
+    "dist/sea-build.json",
+    JSON.stringify({ node: process.version, strippedCodeCache: stripped.blob !== undefined })
+  )
+  await inject(`${out}.tmp`, "NODE_SEA_BLOB", stripped.blob ?? prepared, {
     sentinelFuse: "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2"
   })
   fs.renameSync(`${out}.tmp`, out)
