@@ -21,6 +21,12 @@ export const Limits = {
   mountFiles: 512,
   /** `--mount-dir` arguments the native CLI accepts. */
   mountDirs: 512,
+  /**
+   * Characters of one string in the state or config.json. Nothing the hook reads is near it (an exec
+   * argument is at most 128 KiB, a Kubernetes annotation set 256 KiB); without it, JSON.parse of one
+   * 16 MiB string took ~60 ms before the document could be refused.
+   */
+  jsonStringChars: 1024 * 1024,
   /** Characters of a path (state bundle, root.path, list entry, CLI path): PATH_MAX. */
   pathChars: 4096,
   /** Characters of a mount-list name (it becomes `<name>.list`, within NAME_MAX). */

@@ -24,6 +24,11 @@ describe("JSON pre-scan", () => {
     assert.isUndefined(jsonShapeProblem(nest(MAX_JSON_DEPTH)))
     assert.match(jsonShapeProblem(nest(MAX_JSON_DEPTH + 1))!, /nested deeper than 64/)
   })
+  it("refuses a string longer than 1 MiB, whatever it holds", () => {
+    assert.isUndefined(jsonShapeProblem(`{"a":"${"x".repeat(1024 * 1024)}"}`))
+    assert.match(jsonShapeProblem(`{"a":"${"x".repeat(1024 * 1024 + 1)}"}`)!, /a string of 1048577 characters/)
+    assert.match(jsonShapeProblem(`{"a":"${"\\".repeat(600 * 1024)}"}`)!, /a string of 1228800 characters/)
+  })
   it("counts values", () => {
     assert.isUndefined(jsonShapeProblem("[1,2,3]", 3))
     assert.match(jsonShapeProblem("[1,2,3,4]", 3)!, /more than 3 values/)

@@ -40,11 +40,13 @@ export const readBounded = <E = never>(
         total += chunk.value.length
       }
       if (total > limit) return { _tag: "TooLarge" } as const
-      const bytes = new Uint8Array(total)
-      let at = 0
-      for (const c of chunks) {
-        bytes.set(c, at)
-        at += c.length
+      const bytes = chunks.length === 1 ? chunks[0]! : new Uint8Array(total)
+      if (chunks.length > 1) {
+        let at = 0
+        for (const c of chunks) {
+          bytes.set(c, at)
+          at += c.length
+        }
       }
       return { _tag: "Text", text: new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes) } as const
     })
