@@ -179,7 +179,11 @@ describe("cdi list", () => {
     fs.writeFileSync(path.join(a, "gpu.yaml"), spec("vendor.com/gpu", "g0"))
     fs.writeFileSync(path.join(a, "broken.json"), "{ nope")
     fs.writeFileSync(path.join(b, "nokind.json"), JSON.stringify({ devices: [] }))
-    fs.writeFileSync(path.join(b, "real.yaml"), "cdiVersion: 0.5.0\nkind: x.com/y\n")
+    fs.writeFileSync(
+      path.join(b, "real.yaml"),
+      "cdiVersion: 0.5.0\nkind: x.com/y\ndevices:\n  - name: dev0\n    containerEdits: {}\n"
+    )
+    fs.writeFileSync(path.join(b, "broken.yml"), "kind: [unclosed\n")
     fs.writeFileSync(path.join(b, "ignored.txt"), "x")
     const r = cdi("list", "--cdi-dir", a, "--cdi-dir", b)
     assert.strictEqual(r.status, 0)
@@ -188,12 +192,13 @@ describe("cdi list", () => {
       "huawei.com/npu=1",
       "huawei.com/npu=2",
       "huawei.com/npu=all",
-      "vendor.com/gpu=g0"
+      "vendor.com/gpu=g0",
+      "x.com/y=dev0"
     ])
     const warnings = r.stderr.trim().split("\n")
     assert.strictEqual(warnings.length, 3)
     assert.match(warnings[0]!, /^warning: cannot load CDI spec .*broken.json: invalid JSON/)
-    assert.match(warnings[1]!, /nokind.json: no valid kind/)
-    assert.match(warnings[2]!, /real.yaml: YAML beyond JSON is not read by this tool/)
+    assert.match(warnings[1]!, /broken.yml: invalid YAML/)
+    assert.match(warnings[2]!, /nokind.json: no valid kind/)
   })
 })

@@ -3,6 +3,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
+import { parse as parseYaml } from "yaml"
 import { DEFAULT_CONFIG_DIR, HookConfig } from "../HookConfig.ts"
 import { Exec } from "../platform/Exec.ts"
 import * as SyncFileSystem from "../platform/SyncFileSystem.ts"
@@ -21,7 +22,7 @@ generate  writes one Container Device Interface spec for the NPUs on this host: 
           Defaults: --dev-root /dev, --mounts base, --kind huawei.com/npu,
           --output /etc/cdi/huawei.com-npu.json (written atomically, mode 0644).
 list      the fully qualified device names the specs in /etc/cdi and /var/run/cdi offer (a later
-          directory wins), with a warning for each spec that cannot be loaded.
+          directory wins), with a warning for each spec (JSON or YAML) that cannot be loaded.
 
 Then: docker run --device huawei.com/npu=0 ...   or   podman run --device huawei.com/npu=all ...`
 
@@ -213,14 +214,11 @@ export const listCdiDevices = (dirs: ReadonlyArray<string>): { names: Array<stri
         const text = fs.readFileSync(full, "utf8")
         let spec: { kind?: unknown; devices?: unknown }
         try {
-          spec = JSON.parse(text)
+          spec = file.endsWith(".json") ? JSON.parse(text) : parseYaml(text, { maxAliasCount: 100 })
         } catch (e) {
-          throw new Error(
-            file.endsWith(".json")
-              ? `invalid JSON: ${(e as Error).message}`
-              : "YAML beyond JSON is not read by this tool"
-          )
+          throw new Error(`invalid ${file.endsWith(".json") ? "JSON" : "YAML"}: ${(e as Error).message}`)
         }
+        if (typeof spec !== "object" || spec === null) throw new Error("not a mapping")
         if (typeof spec.kind !== "string" || !KIND.test(spec.kind)) throw new Error("no valid kind")
         if (!Array.isArray(spec.devices)) throw new Error("no devices")
         for (const d of spec.devices as Array<{ name?: unknown }>) {
