@@ -1,4 +1,3 @@
-import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -6,11 +5,10 @@ import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import { errorLine } from "./ErrorLine.ts"
 import * as Hook from "./Hook.ts"
-import { CLI_NAME, DEFAULT_CONFIG_DIR, HookConfig, STDIN_PATH } from "./HookConfig.ts"
-import { Exec } from "./platform/Exec.ts"
+import { CLI_NAME, DEFAULT_CONFIG_DIR, STDIN_PATH } from "./HookConfig.ts"
+import * as NodePlatform from "./platform/NodePlatform.ts"
 import { appendRunLog, formatRunRecord, type RunRecord } from "./platform/RunLog.ts"
 import { selfDir } from "./platform/Self.ts"
-import * as SyncFileSystem from "./platform/SyncFileSystem.ts"
 import { parseInvocation, USAGE } from "./schemas/Invocation.ts"
 import { CliLauncher } from "./services/CliLauncher.ts"
 
@@ -87,13 +85,10 @@ const main = (): number => {
     if (Option.isNone(planned.argv)) return 0
     return yield* (yield* CliLauncher).launch(planned.argv.value)
   })
-  const platform = Layer.mergeAll(SyncFileSystem.layer, Exec.layerNode(), HookConfig.layer(settings))
-  const exit = Effect.runSyncExit(program.pipe(Effect.provide(Hook.layer.pipe(Layer.provide(platform)))))
-  if (Exit.isSuccess(exit)) return exit.value
-  const error = Cause.squash(exit.cause)
-  const known = Cause.hasFails(exit.cause)
-  const message = error instanceof Error ? error.message : String(error)
-  return fail(known ? message : `internal error: ${message}`)
+  const exit = Effect.runSyncExit(
+    program.pipe(Effect.provide(Hook.layer.pipe(Layer.provide(NodePlatform.layer(settings)))))
+  )
+  return Exit.isSuccess(exit) ? exit.value : fail(NodePlatform.failureMessage(exit.cause))
 }
 
 /** Runs the hook for this process and sets its exit status; nothing escapes as a throw. */

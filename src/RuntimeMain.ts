@@ -1,9 +1,9 @@
-import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import { errorLine } from "./ErrorLine.ts"
 import { Exec } from "./platform/Exec.ts"
+import * as NodePlatform from "./platform/NodePlatform.ts"
 import { selfDir } from "./platform/Self.ts"
 import * as SyncFileSystem from "./platform/SyncFileSystem.ts"
 import { parseRuncArgs } from "./schemas/RuncArgs.ts"
@@ -72,9 +72,7 @@ const main = (): number => {
   )
   const exit = Effect.runSyncExit(program.pipe(Effect.provide(layer)))
   if (Exit.isSuccess(exit)) return exit.value
-  const error = Cause.squash(exit.cause)
-  const message = error instanceof Error ? error.message : String(error)
-  fs.writeSync(2, errorLine(Cause.hasFails(exit.cause) ? message : `internal error: ${message}`, PROGRAM))
+  fs.writeSync(2, errorLine(NodePlatform.failureMessage(exit.cause), PROGRAM))
   return 1
 }
 

@@ -1,12 +1,10 @@
-import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import { parse as parseYaml } from "yaml"
-import { DEFAULT_CONFIG_DIR, HookConfig } from "../HookConfig.ts"
-import { Exec } from "../platform/Exec.ts"
-import * as SyncFileSystem from "../platform/SyncFileSystem.ts"
+import { DEFAULT_CONFIG_DIR } from "../HookConfig.ts"
+import * as NodePlatform from "../platform/NodePlatform.ts"
 import { parseMountListNames } from "../schemas/MountListNames.ts"
 import { FileTrust } from "../services/FileTrust.ts"
 import { MountResolver, type ResolvedMounts } from "../services/MountResolver.ts"
@@ -151,24 +149,15 @@ const generate = (args: ReadonlyArray<string>): number => {
   if (npus.length === 0) return err(`no NPU device nodes (davinciN) under ${devRoot}`)
   const controlDevices = CONTROL_DEVICES.filter(isCharDevice)
 
-  const settings = {
-    configDir: path.resolve(one("--config-dir", DEFAULT_CONFIG_DIR)),
-    cliPath: "/",
-    statePath: "/dev/null",
-    uid: process.getuid?.() ?? 0
-  }
   const resolve = Effect.gen(function* () {
     return yield* (yield* MountResolver).resolve(names.success)
   })
   const layer = MountResolver.layer.pipe(
     Layer.provide(FileTrust.layer),
-    Layer.provide(Layer.mergeAll(SyncFileSystem.layer, Exec.layerNode(), HookConfig.layer(settings)))
+    Layer.provide(NodePlatform.layer(NodePlatform.listSettings(path.resolve(one("--config-dir", DEFAULT_CONFIG_DIR)))))
   )
   const exit = Effect.runSyncExit(resolve.pipe(Effect.provide(layer)))
-  if (Exit.isFailure(exit)) {
-    const e = Cause.squash(exit.cause)
-    return err(e instanceof Error ? e.message : String(e))
-  }
+  if (Exit.isFailure(exit)) return err(NodePlatform.failureMessage(exit.cause))
   const spec = buildCdiSpec({ kind, devRoot, npus, controlDevices, mounts: exit.value })
   const text = `${JSON.stringify(spec, null, 2)}\n`
   if (one("--dry-run", "false") === "true") {

@@ -3,9 +3,9 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import { parse as parseToml } from "smol-toml"
-import { CLI_NAME, DEFAULT_CONFIG_DIR, HookConfig } from "../HookConfig.ts"
+import { CLI_NAME, DEFAULT_CONFIG_DIR } from "../HookConfig.ts"
+import * as NodePlatform from "../platform/NodePlatform.ts"
 import { selfDir } from "../platform/Self.ts"
-import * as SyncFileSystem from "../platform/SyncFileSystem.ts"
 import { parseMountList } from "../schemas/MountList.ts"
 import { FileTrust, type TrustError } from "../services/FileTrust.ts"
 import { CONTROL_DEVICES, listCdiDevices } from "./Cdi.ts"
@@ -51,19 +51,12 @@ export const diagnose = (o: { root: string; configDir: string; cliPath: string; 
   const checks: Array<Check> = []
   const add = (c: Check) => checks.push(c)
   const configDir = at(o.configDir)
+  const trustLayer = FileTrust.layer.pipe(Layer.provide(NodePlatform.layer(NodePlatform.listSettings(configDir))))
   const trust = <A>(f: (t: FileTrust["Service"]) => Effect.Effect<A, TrustError>) => {
-    const layer = FileTrust.layer.pipe(
-      Layer.provide(
-        Layer.mergeAll(
-          SyncFileSystem.layer,
-          HookConfig.layer({ configDir, cliPath: "/", statePath: "/dev/null", uid: process.getuid?.() ?? 0 })
-        )
-      )
-    )
     return Effect.runSyncExit(
       Effect.gen(function* () {
         return yield* f(yield* FileTrust)
-      }).pipe(Effect.provide(layer))
+      }).pipe(Effect.provide(trustLayer))
     )
   }
   const trusted = (id: string, ok: string, exit: Exit.Exit<unknown, TrustError>) => {

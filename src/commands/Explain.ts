@@ -1,13 +1,11 @@
-import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Hook from "../Hook.ts"
-import { CLI_NAME, DEFAULT_CONFIG_DIR, HookConfig } from "../HookConfig.ts"
-import { Exec } from "../platform/Exec.ts"
+import { CLI_NAME, DEFAULT_CONFIG_DIR } from "../HookConfig.ts"
+import * as NodePlatform from "../platform/NodePlatform.ts"
 import { selfDir } from "../platform/Self.ts"
-import * as SyncFileSystem from "../platform/SyncFileSystem.ts"
 import { RUNTIME_MOUNTS, RUNTIME_OPTIONS, VISIBLE_DEVICES } from "../schemas/AscendEnv.ts"
 import { lookupEnv } from "../schemas/ContainerEnv.ts"
 import { CliLauncher } from "../services/CliLauncher.ts"
@@ -100,10 +98,10 @@ export const explain = (args: ReadonlyArray<string>): number => {
     out(`the hook would exec:\n  ${shown.join(" ")}`)
     return 0
   })
-  const platform = Layer.mergeAll(SyncFileSystem.layer, Exec.layerNode(), HookConfig.layer(settings))
-  const exit = Effect.runSyncExit(program.pipe(Effect.provide(Hook.layer.pipe(Layer.provide(platform)))))
+  const exit = Effect.runSyncExit(
+    program.pipe(Effect.provide(Hook.layer.pipe(Layer.provide(NodePlatform.layer(settings)))))
+  )
   if (Exit.isSuccess(exit)) return exit.value
-  const error = Cause.squash(exit.cause)
-  out(`the hook would refuse this container: ${error instanceof Error ? error.message : String(error)}`)
+  out(`the hook would refuse this container: ${NodePlatform.failureMessage(exit.cause)}`)
   return 1
 }

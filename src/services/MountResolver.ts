@@ -93,21 +93,15 @@ export class MountResolver extends Context.Service<
             }
             const decision = yield* classify(entry)
             if (decision.outcome !== "skipped") seen.add(entry.path)
-            if (decision.outcome === "file" && ++files > Limits.mountFiles) {
-              return yield* new MountError({
-                reason: "TooManyMounts",
-                path: list,
-                line: entry.line,
-                detail: `more than ${Limits.mountFiles} files to mount`
-              })
-            }
-            if (decision.outcome === "dir" && ++dirs > Limits.mountDirs) {
-              return yield* new MountError({
-                reason: "TooManyMounts",
-                path: list,
-                line: entry.line,
-                detail: `more than ${Limits.mountDirs} directories to mount`
-              })
+            const over =
+              decision.outcome === "file" && ++files > Limits.mountFiles
+                ? `${Limits.mountFiles} files`
+                : decision.outcome === "dir" && ++dirs > Limits.mountDirs
+                  ? `${Limits.mountDirs} directories`
+                  : undefined
+            if (over !== undefined) {
+              const detail = `more than ${over} to mount`
+              return yield* new MountError({ reason: "TooManyMounts", path: list, line: entry.line, detail })
             }
             decisions.push({ ...entry, list, ...decision })
           }
