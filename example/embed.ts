@@ -1,7 +1,7 @@
 // Embedding: run the hook's stages inside your own Effect program, with your own layers.
 // Here the host is an in-memory tree and nothing is exec'd: `Hook.plan` says what the hook would run.
 
-import { EnvDecoder, Exec, Hook, HookConfig, MemoryFileSystem } from "ascend-docker-hook"
+import { EnvDecoder, Hook, HookConfig, MemoryFileSystem, NodeExec } from "ascend-docker-hook"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -30,7 +30,7 @@ export const program = Effect.gen(function* () {
   const argv = yield* Hook.plan
   const other = yield* (yield* EnvDecoder).decode(["ASCEND_VISIBLE_DEVICES=Ascend910-7"])
   return { argv: Option.getOrNull(argv), otherDevices: Option.map(other, (r) => r.devices) }
-}).pipe(Effect.provide(Hook.layer), Effect.provide(Layer.mergeAll(host, settings, Exec.layerNode())))
+}).pipe(Effect.provide(Hook.layer), Effect.provide(Layer.mergeAll(host, settings, NodeExec.layer({}))))
 
 // Effect.runSync(program).argv
 // => ["/usr/local/bin/ascend-docker-cli", "--devices", "0,1", "--pid", "42", "--rootfs", "/run/c1/rootfs",

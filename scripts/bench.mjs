@@ -1,6 +1,9 @@
-// Start-up benchmark: medians (min/max) of wall time and peak RSS from interleaved runs, each with an
-// empty environment, as ratios to `node -e 0` on the same Node in the same run. Prints figures only;
-// nothing here asserts a time (the machines are shared and noisy).
+// Start-up benchmark: wall time and peak RSS, medians of interleaved runs, each run with an empty
+// environment, measured by a small C program (wait4's rusage, so a hook that execs its CLI is measured
+// whole and nothing of a big parent is counted). Baselines run alongside in the same rounds: `node -e 0`,
+// an empty Bun-compiled program, the Go seed (its config dir compiled in, the CLI next to it, exactly as
+// installed) and `runc --version`. Prints figures and ratios only; nothing here asserts a time (the
+// machines are shared and noisy).
 import { execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -8,6 +11,7 @@ import * as path from "node:path"
 
 const root = path.resolve(import.meta.dirname, "..")
 const runs = Number(process.env.BENCH_RUNS ?? 30)
+if (!Number.isSafeInteger(runs) || runs <= 0) throw new Error(`BENCH_RUNS=${process.env.BENCH_RUNS} is not a count`)
 const node = process.execPath
 const work = path.join(
   fs.existsSync(path.join(os.homedir(), ".cache")) ? path.join(os.homedir(), ".cache") : "/var/lib",
@@ -22,8 +26,7 @@ const measure = path.join(work, "measure")
 gcc(path.join(root, "scripts/bench/measure.c"), measure)
 const bin = path.join(work, "bin")
 fs.mkdirSync(bin, { mode: 0o755 })
-const cli = path.join(bin, "ascend-docker-cli")
-gcc(path.join(root, "scripts/bench/true-cli.c"), cli)
+gcc(path.join(root, "scripts/bench/true-cli.c"), path.join(bin, "ascend-docker-cli"))
 const recorder = path.join(work, "recording-cli")
 gcc(path.join(root, "test/support/recording-cli.c"), recorder)
 
@@ -64,71 +67,106 @@ const large = bundle("large", ["ASCEND_VISIBLE_DEVICES=0-1023", "ASCEND_RUNTIME_
 const empty = path.join(work, "empty")
 fs.writeFileSync(empty, "")
 
-// The exec'd CLI must see blocking stdio: checked once with the recording CLI.
+// The binary as installed: a copy next to the CLI, and the wrapper as a link named ascend-docker-runtime.
+const binary = path.join(bin, "ascend-docker-hook")
+fs.copyFileSync(path.join(root, "dist/ascend-docker-hook"), binary)
+fs.chmodSync(binary, 0o755)
+fs.symlinkSync("ascend-docker-hook", path.join(bin, "ascend-docker-runtime"))
+
+// The exec'd CLI must see blocking stdio: checked once per build with the recording CLI.
 const record = path.join(work, "record.json")
-const probe = spawnSync(
-  node,
-  [path.join(root, "dist/ascend-docker-hook.cjs"), "--config-dir", conf, "--cli", recorder],
-  {
+const blocking = (cmd) => {
+  fs.rmSync(record, { force: true })
+  const probe = spawnSync(cmd[0], [...cmd.slice(1), "--config-dir", conf, "--cli", recorder], {
     input: fs.readFileSync(full),
     env: { ADH_RECORD: record }
-  }
-)
-const recorded = JSON.parse(fs.readFileSync(record, "utf8"))
-const blocking = probe.status === 0 && recorded.nonblock.every((x) => x === 0)
+  })
+  const flags = probe.status === 0 && fs.existsSync(record) ? JSON.parse(fs.readFileSync(record, "utf8")).nonblock : []
+  return { ok: flags.length === 3 && flags.every((x) => x === 0), flags }
+}
+const checks = {
+  binary: blocking([binary]),
+  bundle: blocking([node, path.join(root, "dist/ascend-docker-hook.cjs")])
+}
 
-const hook = (extra = []) => [
+// An empty program built exactly as the hook is: Bun's own floor.
+const bunEmpty = path.join(bin, "bun-empty")
+fs.writeFileSync(path.join(work, "empty.ts"), "")
+execFileSync(
+  path.join(root, "node_modules/.bin/bun"),
+  [
+    "build",
+    path.join(work, "empty.ts"),
+    "--compile",
+    "--bytecode",
+    "--minify",
+    "--no-compile-autoload-dotenv",
+    "--no-compile-autoload-bunfig",
+    "--outfile",
+    bunEmpty
+  ],
+  { stdio: "ignore" }
+)
+
+const hookBundle = [
   node,
   path.join(root, "dist/ascend-docker-hook.cjs"),
   "--config-dir",
   conf,
   "--cli",
-  cli,
-  ...extra
+  path.join(bin, "ascend-docker-cli")
 ]
 const rows = [
-  { name: "node -e 0 (floor)", cmd: [node, "-e", "0"], stdin: empty },
-  { name: "bundle: no-op (no NPU asked for)", cmd: hook(), stdin: noop },
-  { name: "bundle: full (8 NPUs, 2x20 list entries, exec)", cmd: hook(), stdin: full },
-  { name: "bundle: large (1024 NPUs, 1000 entries, exec)", cmd: hook(), stdin: large }
+  { name: "node -e 0", cmd: [node, "-e", "0"], stdin: empty },
+  { name: "empty Bun-compiled program", cmd: [bunEmpty], stdin: empty },
+  { name: "binary: no-op (no NPU asked for)", cmd: [binary, "--config-dir", conf], stdin: noop },
+  { name: "binary: full (8 NPUs, 2x20 entries, exec)", cmd: [binary, "--config-dir", conf], stdin: full },
+  { name: "binary: large (1024 NPUs, 1000 entries)", cmd: [binary, "--config-dir", conf], stdin: large },
+  { name: "bundle: no-op", cmd: hookBundle, stdin: noop },
+  { name: "bundle: full", cmd: hookBundle, stdin: full }
 ]
-const sea = path.join(root, "dist/ascend-docker-hook")
-if (fs.existsSync(sea)) {
-  const seaCopy = path.join(bin, "ascend-docker-hook")
-  fs.copyFileSync(sea, seaCopy)
-  fs.chmodSync(seaCopy, 0o755)
-  const binary = [seaCopy, "--config-dir", conf]
-  rows.push(
-    { name: "binary: no-op", cmd: binary, stdin: noop },
-    { name: "binary: full", cmd: binary, stdin: full },
-    { name: "binary: large", cmd: binary, stdin: large }
-  )
-}
 
-// The Go seed, if Go and the OCI spec package are installed: a copy whose config dir points here.
+// The Go seed: a copy whose compiled-in config dir is this bench's, next to the same CLI.
 const goPath = "/usr/share/gocode"
+const seedSrc = path.join(root, "..", "shared", "seed", "ascend-docker-hook.go")
+let seed = false
 if (
   spawnSync("go", ["version"]).status === 0 &&
-  fs.existsSync(path.join(goPath, "src/github.com/opencontainers/runtime-spec"))
+  fs.existsSync(path.join(goPath, "src/github.com/opencontainers/runtime-spec")) &&
+  fs.existsSync(seedSrc)
 ) {
-  const seedSrc = path.join(root, "..", "shared", "seed", "ascend-docker-hook.go")
-  if (fs.existsSync(seedSrc)) {
-    const dir = path.join(work, "seed")
-    fs.mkdirSync(dir, { mode: 0o755 })
-    const source = fs.readFileSync(seedSrc, "utf8").replace('"/etc/ascend-docker-runtime.d"', JSON.stringify(conf))
-    fs.writeFileSync(path.join(dir, "main.go"), source)
-    const built = spawnSync("go", ["build", "-o", path.join(bin, "seed-hook"), "."], {
-      cwd: dir,
-      env: { ...process.env, GO111MODULE: "off", GOPATH: goPath, GOCACHE: path.join(work, "gocache") }
-    })
-    if (built.status === 0) {
-      rows.push(
-        { name: "Go seed: no-op", cmd: [path.join(bin, "seed-hook")], stdin: noop },
-        { name: "Go seed: full", cmd: [path.join(bin, "seed-hook")], stdin: full }
-      )
+  const dir = path.join(work, "seed")
+  fs.mkdirSync(dir, { mode: 0o755 })
+  fs.writeFileSync(
+    path.join(dir, "main.go"),
+    fs.readFileSync(seedSrc, "utf8").replace('"/etc/ascend-docker-runtime.d"', JSON.stringify(conf))
+  )
+  const built = spawnSync("go", ["build", "-o", path.join(bin, "seed-hook"), "."], {
+    cwd: dir,
+    env: { ...process.env, GO111MODULE: "off", GOPATH: goPath, GOCACHE: path.join(work, "gocache") }
+  })
+  if (built.status === 0) {
+    seed = true
+    rows.push(
+      { name: "Go seed: no-op", cmd: [path.join(bin, "seed-hook")], stdin: noop },
+      { name: "Go seed: full", cmd: [path.join(bin, "seed-hook")], stdin: full }
+    )
+  } else console.log(`Go seed not built: ${built.stderr}`)
+} else console.log("Go seed rows left out: needs golang-go, golang-github-opencontainers-specs-dev and ../shared/seed")
+
+// The wrapper's pass-through: everything but create/run goes straight to runc.
+const runc = ["/usr/sbin/runc", "/usr/bin/runc"].find((p) => fs.existsSync(p))
+if (runc !== undefined) {
+  rows.push(
+    { name: "runc --version", cmd: [runc, "--version"], stdin: empty },
+    { name: "wrapper (binary) --version", cmd: [path.join(bin, "ascend-docker-runtime"), "--version"], stdin: empty },
+    {
+      name: "wrapper (bundle) --version",
+      cmd: [node, path.join(root, "dist/ascend-docker-runtime.cjs"), "--version"],
+      stdin: empty
     }
-  }
-}
+  )
+} else console.log("wrapper rows left out: no runc")
 
 for (const row of rows) row.samples = []
 for (let round = 0; round < runs + 2; round++) {
@@ -144,27 +182,55 @@ const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b)
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
 }
-const floor = rows[0]
-const fMs = median(floor.samples.map((s) => s.ms))
-const fMib = median(floor.samples.map((s) => s.mib))
+const stat = (name) => {
+  const row = rows.find((r) => r.name === name)
+  return row && { ms: median(row.samples.map((s) => s.ms)), mib: median(row.samples.map((s) => s.mib)) }
+}
+const floor = stat("node -e 0")
 const pad = (s, n) => String(s).padEnd(n)
 const lpad = (s, n) => String(s).padStart(n)
+console.log(`\nascend-docker-hook start-up, ${runs} interleaved runs each, empty environment (${os.arch()})`)
 console.log(
-  `\nascend-docker-hook start-up, ${runs} interleaved runs each, empty environment, ${node} (${process.version})`
+  `Node ${process.version}; exec'd CLI sees blocking stdio: binary ${checks.binary.ok ? "yes" : "NO"}, bundle ${checks.bundle.ok ? "yes" : "NO"}\n`
 )
 console.log(
-  `exec'd CLI sees blocking stdin/stdout/stderr: ${blocking ? "yes" : "NO"} (nonblock flags ${JSON.stringify(recorded.nonblock)})\n`
-)
-console.log(
-  `${pad("command", 48)} ${lpad("median ms", 10)} ${lpad("min", 7)} ${lpad("max", 7)} ${lpad("x floor", 8)} ${lpad("RSS MiB", 8)} ${lpad("x floor", 8)}`
+  `${pad("command", 44)} ${lpad("median ms", 10)} ${lpad("min", 7)} ${lpad("max", 7)} ${lpad("RSS MiB", 8)} ${lpad("RSS x node", 11)}`
 )
 for (const row of rows) {
   const ms = row.samples.map((s) => s.ms)
-  const mib = row.samples.map((s) => s.mib)
-  const m = median(ms)
-  const r = median(mib)
+  const s = stat(row.name)
   console.log(
-    `${pad(row.name, 48)} ${lpad(m.toFixed(1), 10)} ${lpad(Math.min(...ms).toFixed(1), 7)} ${lpad(Math.max(...ms).toFixed(1), 7)} ${lpad(`${(m / fMs).toFixed(2)}x`, 8)} ${lpad(r.toFixed(1), 8)} ${lpad(`${(r / fMib).toFixed(2)}x`, 8)}`
+    `${pad(row.name, 44)} ${lpad(s.ms.toFixed(1), 10)} ${lpad(Math.min(...ms).toFixed(1), 7)} ${lpad(Math.max(...ms).toFixed(1), 7)} ${lpad(s.mib.toFixed(1), 8)} ${lpad(`${(s.mib / floor.mib).toFixed(2)}x`, 11)}`
   )
 }
-if (!blocking) process.exitCode = 1
+
+const ratio = (a, b, key = "ms") => (a && b ? `${(a[key] / b[key]).toFixed(2)}x` : "n/a")
+const target = (name, value, required, aim) =>
+  console.log(`${pad(name, 52)} ${lpad(value, 7)}   required <= ${required}, aim <= ${aim}`)
+console.log("\nTargets (ratios in this run):")
+target(
+  "hook full path / Go seed full",
+  ratio(stat("binary: full (8 NPUs, 2x20 entries, exec)"), seed && stat("Go seed: full")),
+  "4.0x",
+  "2.5x"
+)
+target(
+  "hook no-op / Go seed no-op",
+  ratio(stat("binary: no-op (no NPU asked for)"), seed && stat("Go seed: no-op")),
+  "4.0x",
+  "2.5x"
+)
+target(
+  "hook peak RSS (full path) / node -e 0",
+  ratio(stat("binary: full (8 NPUs, 2x20 entries, exec)"), floor, "mib"),
+  "0.65x",
+  "0.5x"
+)
+target(
+  "wrapper pass-through / runc alone",
+  ratio(stat("wrapper (binary) --version"), stat("runc --version")),
+  "3.0x",
+  "2.0x"
+)
+console.log("(hook under runc, time added vs the Go seed's: npm run bench:runc)")
+if (!checks.binary.ok || !checks.bundle.ok) process.exitCode = 1

@@ -1,79 +1,83 @@
-// Builds the hook two ways:
-// - dist/ascend-docker-hook.cjs: one minified CJS bundle, run as `node dist/ascend-docker-hook.cjs`
-//   (always bundle: unbundled start-up is 3-4x slower, STACK.md);
-//   Its admin commands (install, cdi, doctor, explain) are dist/ascend-docker-hook-admin.cjs, loaded on demand;
-// - dist/ascend-docker-runtime.cjs: the runtime wrapper for Docker and containerd, the same way;
-// - dist/ascend-docker-hook: a self-contained Node single executable application whose startup snapshot
-//   holds the initialised modules and a warmed pipeline (src/sea.ts), and dist/ascend-docker-runtime, a link
-//   to it that runs as the wrapper. Skipped with --no-binary.
+// Builds, from src/bin/main.ts:
+// - dist/ascend-docker-hook-linux-x64 and -linux-arm64: self-contained executables made with
+//   `bun build --compile --bytecode` (Bun pinned in devDependencies), multi-call (through a link named
+//   ascend-docker-runtime they are the wrapper), with every way for the cwd to change their code turned off;
+// - dist/ascend-docker-hook: the build for this machine's arch (a hard link), and dist/ascend-docker-runtime,
+//   a link to it, so the paths the README, the installer and the tests use stay the same;
+// - dist/ascend-docker-hook.cjs (+ -admin.cjs, loaded on demand) and dist/ascend-docker-runtime.cjs: the
+//   plain Node bundles (always bundle: unbundled start-up is 3-4x slower, STACK.md).
+// `--no-binary` skips the executables (for a quick rebuild of the bundles).
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
+import * as path from "node:path"
 import * as esbuild from "esbuild"
-import { stripBuiltinCodeCache } from "./sea-strip.mjs"
 
-const pkg = JSON.parse(fs.readFileSync(new URL("../package.json", import.meta.url), "utf8"))
-const common = {
-  bundle: true,
-  platform: "node",
-  format: "cjs",
-  target: "node22",
-  minify: true,
-  legalComments: "none",
-  metafile: true,
-  define: { HOOK_VERSION: JSON.stringify(pkg.version) },
-  logLevel: "warning"
-}
+const root = path.resolve(import.meta.dirname, "..")
+process.chdir(root)
+const pkg = JSON.parse(fs.readFileSync("package.json", "utf8"))
+const version = JSON.stringify(pkg.version)
 
-const bundle = async (entry, outfile, adminBeside = false) => {
-  const define = { ...common.define, ADMIN_BESIDE: String(adminBeside) }
-  const result = await esbuild.build({ ...common, define, entryPoints: [entry], outfile })
+const bundle = async (entry, outfile, program) => {
+  const result = await esbuild.build({
+    bundle: true,
+    platform: "node",
+    format: "cjs",
+    target: "node22",
+    minify: true,
+    legalComments: "none",
+    metafile: true,
+    logLevel: "warning",
+    define: { HOOK_VERSION: version, PROGRAM: JSON.stringify(program), ADMIN_BESIDE: "true" },
+    entryPoints: [entry],
+    outfile
+  })
   const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0)
   console.log(`built ${outfile}: ${bytes} bytes from ${Object.keys(result.metafile.inputs).length} modules`)
 }
 
-await bundle("src/bin.ts", "dist/ascend-docker-hook.cjs", true)
-await bundle("src/admin.ts", "dist/ascend-docker-hook-admin.cjs")
-await bundle("src/runtime.ts", "dist/ascend-docker-runtime.cjs")
+await bundle("src/bin/main.ts", "dist/ascend-docker-hook.cjs", "hook")
+await bundle("src/bin/admin.ts", "dist/ascend-docker-hook-admin.cjs", "hook")
+await bundle("src/bin/main.ts", "dist/ascend-docker-runtime.cjs", "runtime")
+
+/** Bun's names for the two Linux arches, and Node's for this machine's. */
+const ARCHES = { x64: "x64", arm64: "aarch64" }
 
 if (!process.argv.includes("--no-binary")) {
-  const { inject } = await import("postject")
-  await bundle("src/sea.ts", "dist/sea-main.cjs")
-  fs.writeFileSync(
-    "dist/sea-config.json",
-    JSON.stringify({
-      main: "dist/sea-main.cjs",
-      output: "dist/sea-prep.blob",
-      disableExperimentalSEAWarning: true,
-      useSnapshot: true,
-      useCodeCache: false,
-      // A ~100 ms process gains nothing from V8's compilers (interpreting is cheaper than setting up
-      // executable memory and background compiles) or from parallel GC helper threads. Measured: about
-      // 3-4 ms less than --max-opt=0 alone, on a ~110 ms run.
-      execArgv: ["--jitless", "--single-threaded-gc"]
-    })
-  )
-  execFileSync(process.execPath, ["--experimental-sea-config", "dist/sea-config.json"], { stdio: "inherit" })
-  const out = "dist/ascend-docker-hook"
-  fs.rmSync(out, { force: true })
-  fs.copyFileSync(process.execPath, `${out}.tmp`)
-  fs.chmodSync(`${out}.tmp`, 0o755)
-  const prepared = fs.readFileSync("dist/sea-prep.blob")
-  const stripped = stripBuiltinCodeCache(prepared)
-  if (stripped.blob === undefined) console.warn(`keeping Node's built-in code cache in the binary: ${stripped.reason}`)
-  else
-    console.log(
-      `stripped Node's built-in code cache from the snapshot (${stripped.entries} entries, ${stripped.removed} bytes)`
+  const bun = path.join(root, "node_modules/.bin/bun")
+  for (const [arch, bunArch] of Object.entries(ARCHES)) {
+    const out = `dist/ascend-docker-hook-linux-${arch}`
+    execFileSync(
+      bun,
+      [
+        "build",
+        "src/bin/main.ts",
+        "--compile",
+        "--bytecode",
+        "--minify",
+        `--target=bun-linux-${bunArch === "aarch64" ? "arm64" : "x64"}`,
+        // A hook's cwd is the bundle dir, which the image's owner may fill: nothing there may change the code.
+        "--no-compile-autoload-dotenv",
+        "--no-compile-autoload-bunfig",
+        "--no-compile-autoload-tsconfig",
+        "--no-compile-autoload-package-json",
+        "--define",
+        `HOOK_VERSION=${version}`,
+        "--define",
+        'PROGRAM="multi"',
+        "--define",
+        "ADMIN_BESIDE=false",
+        "--outfile",
+        out
+      ],
+      { stdio: ["ignore", "ignore", "inherit"] }
     )
-  fs.writeFileSync(
-    "dist/sea-build.json",
-    JSON.stringify({ node: process.version, strippedCodeCache: stripped.blob !== undefined })
-  )
-  await inject(`${out}.tmp`, "NODE_SEA_BLOB", stripped.blob ?? prepared, {
-    sentinelFuse: "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2"
-  })
-  fs.renameSync(`${out}.tmp`, out)
-  // The same binary is the runtime wrapper when invoked under that name.
+    console.log(`built ${out}: ${fs.statSync(out).size} bytes, Bun ${pkg.devDependencies.bun} for linux-${arch}`)
+  }
+  const own = `dist/ascend-docker-hook-linux-${process.arch}`
+  if (!fs.existsSync(own)) throw new Error(`no build for this machine's arch (${process.arch})`)
+  fs.rmSync("dist/ascend-docker-hook", { force: true })
+  fs.linkSync(own, "dist/ascend-docker-hook")
   fs.rmSync("dist/ascend-docker-runtime", { force: true })
   fs.symlinkSync("ascend-docker-hook", "dist/ascend-docker-runtime")
-  console.log(`built ${out}: Node ${process.version} single executable with a startup snapshot`)
+  console.log(`dist/ascend-docker-hook is ${own}; dist/ascend-docker-runtime links to it`)
 }

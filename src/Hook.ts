@@ -10,6 +10,7 @@ import { CliLauncher, type LaunchError } from "./services/CliLauncher.ts"
 import { EnvDecoder } from "./services/EnvDecoder.ts"
 import { FileTrust, type TrustError } from "./services/FileTrust.ts"
 import { MountResolver, type ResolvedMounts } from "./services/MountResolver.ts"
+import { RunLog } from "./services/RunLog.ts"
 import { SpecParser } from "./services/SpecParser.ts"
 import { StateReader } from "./services/StateReader.ts"
 
@@ -63,14 +64,27 @@ export const plan: Effect.Effect<Option.Option<ReadonlyArray<string>>, HookError
 ).pipe(Effect.withSpan("Hook.plan"))
 
 /**
- * The hook: plan, then become the CLI. Succeeds with the exit status to end with (0 when there is nothing
- * to do; the CLI's own status where the CLI could only be spawned, not exec'd).
+ * The hook, as it ships: plan, report the run to RunLog (a tap), then become the CLI. Succeeds with the
+ * exit status to end with (0 when there is nothing to do; the CLI's own status where the CLI could only
+ * be spawned, not exec'd). A refusal is reported too, with the container id once it is known.
  */
 export const run: Effect.Effect<number, HookError | ExecError, Stages> = Effect.gen(function* () {
-  const argv = yield* plan
-  if (Option.isNone(argv)) return 0
-  return yield* (yield* CliLauncher).launch(argv.value)
-})
+  const log = yield* RunLog
+  const refused = (id: string | undefined) => (e: HookError) =>
+    log.record({ id, outcome: `error:${e._tag}:${e.reason}` })
+  const state = yield* readState.pipe(Effect.tapError(refused(undefined)))
+  const planned = yield* planFor(state).pipe(Effect.tapError(refused(state.id)))
+  const request = Option.getOrUndefined(planned.request)
+  yield* log.record({
+    id: state.id,
+    devices: request?.devices,
+    options: request?.options,
+    mounts: planned.mounts.files.length + planned.mounts.dirs.length,
+    outcome: Option.isNone(planned.argv) ? "not-npu" : "exec"
+  })
+  if (Option.isNone(planned.argv)) return 0
+  return yield* (yield* CliLauncher).launch(planned.argv.value)
+}).pipe(Effect.withSpan("Hook.run"))
 
 /** All five stages and FileTrust, needing only the platform: FileSystem, Exec, HookConfig. */
 export const layer = Layer.mergeAll(MountResolver.layer, CliLauncher.layer).pipe(

@@ -9,6 +9,7 @@ export { CLI_NAME, DEFAULT_CONFIG_DIR, HookConfig, type HookSettings, STDIN_PATH
 export { Limits } from "./Limits.ts"
 export { Exec, ExecError } from "./platform/Exec.ts"
 export * as MemoryFileSystem from "./platform/MemoryFileSystem.ts"
+export * as NodeExec from "./platform/NodeExec.ts"
 export * as SyncFileSystem from "./platform/SyncFileSystem.ts"
 export {
   AscendRequest,
@@ -29,5 +30,6 @@ export { buildArgv, CliLauncher, LaunchError, type LaunchRequest } from "./servi
 export { EnvDecoder } from "./services/EnvDecoder.ts"
 export { FileTrust, TrustError } from "./services/FileTrust.ts"
 export { type MountDecision, MountResolver, type ResolvedMounts } from "./services/MountResolver.ts"
+export * as RunLog from "./services/RunLog.ts"
 export { SpecParser } from "./services/SpecParser.ts"
 export { StateReader } from "./services/StateReader.ts"

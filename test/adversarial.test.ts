@@ -450,28 +450,32 @@ afterAll(() => {
   for (const h of hosts) cleanup(h.dir)
 })
 
-describe("hostile input is refused: one line, exit 1, nothing run", () => {
+describe("the adversarial suite", () => {
   it("has at least 80 distinct cases", () => {
     assert.isAtLeast(new Set(cases.map((c) => c.name)).size, 80)
     assert.strictEqual(new Set(cases.map((c) => c.name)).size, cases.length)
   })
-  for (const c of cases) {
-    it(c.name, () => {
-      const h = makeHost(c.spec ?? npu)
-      hosts.push(h)
-      c.mutate?.(h)
-      const extra = c.args?.(h) ?? []
-      const run = runHook(h, { args: extra, ...(c.stdin ? { stdin: c.stdin(h) } : {}) })
-      assert.strictEqual(run.status, 1, `status ${run.status}, stderr ${run.stderr}`)
-      assert.isUndefined(run.cli, "the CLI must not run")
-      assert.strictEqual(run.stdout, "")
-      assert.match(run.stderr, /^ascend-docker-hook: [^\n]+\n$/, "exactly one line")
-      assert.isAtMost(Buffer.byteLength(run.stderr), 1024)
-      assert.notMatch(run.stderr, /\bat .*\.(c?js|ts):\d+/, "no stack trace")
-      assert.match(run.stderr, typeof c.expect === "function" ? c.expect(h) : c.expect)
-    })
-  }
 })
+
+for (const build of ["bundle", "binary", "arm64"] as const)
+  describe(`hostile input is refused (${build}): one line, exit 1, nothing run`, () => {
+    for (const c of cases) {
+      it(c.name, () => {
+        const h = makeHost(c.spec ?? npu)
+        hosts.push(h)
+        c.mutate?.(h)
+        const extra = c.args?.(h) ?? []
+        const run = runHook(h, { build, args: extra, ...(c.stdin ? { stdin: c.stdin(h) } : {}) })
+        assert.strictEqual(run.status, 1, `status ${run.status}, stderr ${run.stderr}`)
+        assert.isUndefined(run.cli, "the CLI must not run")
+        assert.strictEqual(run.stdout, "")
+        assert.match(run.stderr, /^ascend-docker-hook: [^\n]+\n$/, "exactly one line")
+        assert.isAtMost(Buffer.byteLength(run.stderr), 1024)
+        assert.notMatch(run.stderr, /\bat .*\.(c?js|ts):\d+/, "no stack trace")
+        assert.match(run.stderr, typeof c.expect === "function" ? c.expect(h) : c.expect)
+      })
+    }
+  })
 
 describe("an unexpected defect in our own code", () => {
   it("still gives one line and exit 1, no crash dump", () => {

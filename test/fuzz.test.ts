@@ -7,6 +7,7 @@ import { decodeContainerConfig, SpecError } from "../src/schemas/ContainerSpec.t
 import { decodeContainerState, StateError } from "../src/schemas/ContainerState.ts"
 import { parseDeviceList } from "../src/schemas/DeviceList.ts"
 import { parseInvocation } from "../src/schemas/Invocation.ts"
+import { jsonSyntaxError } from "../src/schemas/Json.ts"
 import { MountError, parseMountList } from "../src/schemas/MountList.ts"
 import { parseMountListNames } from "../src/schemas/MountListNames.ts"
 import { parseRuntimeOptions } from "../src/schemas/RuntimeOptions.ts"
@@ -15,8 +16,17 @@ import { parseRuntimeOptions } from "../src/schemas/RuntimeOptions.ts"
 // invariants or the parser's typed error; never a throw. `npm test` runs FUZZ_RUNS (default 3000) cases
 // per target; `npm run fuzz` runs 200 000 and prints the count, crashes and the slowest case.
 
-const RUNS = Number(process.env.FUZZ_RUNS ?? 3000)
-const SEED = Number(process.env.FUZZ_SEED ?? 20261128)
+/** A positive whole number from the env, or the default; anything else stops the run (never a silent pass). */
+const count = (name: string, fallback: number): number => {
+  const raw = process.env[name]
+  if (raw === undefined) return fallback
+  const n = Number(raw)
+  if (!/^[0-9]+$/.test(raw) || !Number.isSafeInteger(n) || n <= 0)
+    throw new Error(`${name}=${JSON.stringify(raw)} is not a positive whole number`)
+  return n
+}
+const RUNS = count("FUZZ_RUNS", 3000)
+const SEED = count("FUZZ_SEED", 20261128)
 
 /** mulberry32: a small seeded PRNG, so a failure can be replayed with FUZZ_SEED. */
 const prng = (seed: number) => () => {
@@ -218,6 +228,23 @@ const targets: ReadonlyArray<Target> = [
         (e) => isAbs(e.path) && /^[A-Za-z0-9._/~-]+$/.test(e.path) && e.path !== "/" && !e.path.includes("//")
       )
       return ok ? undefined : `bad entries ${JSON.stringify(r.success).slice(0, 200)}`
+    }
+  },
+  {
+    name: "JSON syntax locator agrees with JSON.parse",
+    corpus: ['{"a":[1,2.5e3,-0,"x\\u00e9\\n"],"b":{"c":null,"d":true,"e":false}}', '[{"pid":1}, "s", 0]', ' "x" '],
+    check: (input) => {
+      let parses = true
+      try {
+        JSON.parse(input)
+      } catch {
+        parses = false
+      }
+      const located = jsonSyntaxError(input)
+      if (parses) return located === undefined ? undefined : `valid JSON reported as ${located}`
+      return located !== undefined && /^at line [0-9]+ column [0-9]+: /.test(located)
+        ? undefined
+        : `invalid JSON not located (${String(located)})`
     }
   },
   {

@@ -28,7 +28,7 @@ afterAll(() => {
 
 const npu = (...env: Array<string>) => ["PATH=/usr/bin", ...env]
 
-for (const build of ["bundle", "binary"] as const satisfies ReadonlyArray<Build>) {
+for (const build of ["bundle", "binary", "arm64"] as const satisfies ReadonlyArray<Build>) {
   const runHook: typeof runAny = (h, options = {}) => runAny(h, { build, ...options })
 
   /** Runs and expects the CLI to have been exec'd; returns its argv without argv[0]. */
@@ -155,7 +155,13 @@ for (const build of ["bundle", "binary"] as const satisfies ReadonlyArray<Build>
 
     it("SPEC row malformed stdin: the cause is in the message", () => {
       const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=0") })
-      refused(h, /container state from stdin: invalid JSON: .*position/, { stdin: '{"pid": 1,' })
+      refused(
+        h,
+        /container state from stdin: invalid JSON: at line 1 column 11: unexpected end of input, expected a string key$/m,
+        {
+          stdin: '{"pid": 1,'
+        }
+      )
       refused(h, /expected a JSON object, got an array/, { stdin: "[1]" })
       refused(h, /invalid JSON/, { stdin: `${h.state} {}` })
       refused(h, /invalid JSON/, { stdin: "" })

@@ -3,8 +3,8 @@ import * as Effect from "effect/Effect"
 import * as FileSystem from "effect/FileSystem"
 import * as Layer from "effect/Layer"
 import * as MemoryFileSystem from "../src/platform/MemoryFileSystem.ts"
-import { parseRuncArgs } from "../src/schemas/RuncArgs.ts"
-import { HookInjector, WrapperConfig } from "../src/services/HookInjector.ts"
+import { HookInjector, WrapperConfig } from "../src/wrapper/HookInjector.ts"
+import { parseRuncArgs } from "../src/wrapper/RuncArgs.ts"
 
 // The runtime wrapper's two pure-ish parts: reading runc's command line, and adding the hook to a
 // bundle's config.json (in memory). The wrapper under a real runc is in e2e.runtime.test.ts.

@@ -1,5 +1,6 @@
 import { parse as parseToml, stringify as stringifyToml } from "smol-toml"
-import { selfDir } from "../platform/Self.ts"
+import { HOOK_ENV } from "../HookConfig.ts"
+import { isBinary, selfDir } from "../platform/Self.ts"
 
 export const INSTALL_USAGE = `usage: ascend-docker-hook install|uninstall [--runtime NAME]... [--default-runtime]
                                              [--prefix DIR] [--root DIR] [--dry-run]
@@ -29,7 +30,6 @@ export const DEFAULT_BASE_LIST = `# Host paths every NPU container gets (ascend-
 /usr/local/bin/npu-smi
 `
 
-export const HOOK_ENV = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
 const BACKUP = ".ascend-backup"
 const RUNTIME_NAME = "ascend"
 
@@ -321,8 +321,7 @@ export const plan = (mode: "install" | "uninstall", o: Options): ReadonlyArray<C
 const sourceBinary = (): string => {
   const fs = process.getBuiltinModule("node:fs")
   const path = process.getBuiltinModule("node:path")
-  const sea = process.getBuiltinModule("node:sea") as { isSea?: () => boolean } | undefined
-  if (sea?.isSea?.() === true) return fs.realpathSync(process.execPath)
+  if (isBinary()) return fs.realpathSync(process.execPath)
   const beside = path.join(selfDir(), "ascend-docker-hook")
   if (fs.existsSync(beside)) return beside
   throw new Error(`install needs the self-contained binary; none at ${beside} (run npm run build)`)

@@ -1,12 +1,12 @@
 import * as Cause from "effect/Cause"
 import * as Layer from "effect/Layer"
 import { HookConfig, type HookSettings } from "../HookConfig.ts"
-import { Exec } from "./Exec.ts"
+import * as NodeExec from "./NodeExec.ts"
 import * as SyncFileSystem from "./SyncFileSystem.ts"
 
-/** What every program here runs on: node:fs sync calls, execve, and its settings. */
+/** What the admin commands run the stages on: node:fs sync calls, execve, and their settings. */
 export const layer = (settings: HookSettings) =>
-  Layer.mergeAll(SyncFileSystem.layer, Exec.layerNode(), HookConfig.layer(settings))
+  Layer.mergeAll(SyncFileSystem.layer, NodeExec.layer({}), HookConfig.layer(settings))
 
 /** Settings for a command that reads mount lists but runs no CLI and reads no state. */
 export const listSettings = (configDir: string): HookSettings => ({

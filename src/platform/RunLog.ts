@@ -9,8 +9,6 @@ export interface RunRecord {
   readonly durationMs: number
 }
 
-/** Where the Ascend stack keeps it; used when `--log` is given without a value of its own. */
-export const DEFAULT_RUN_LOG = "/var/log/ascend-docker-runtime/hook-run.log"
 /** Rotation: at 2 MiB the log moves to .1 (and .1 to .2); two old logs are kept. */
 export const RUN_LOG_MAX_BYTES = 2 * 1024 * 1024
 export const RUN_LOG_KEEP = 2

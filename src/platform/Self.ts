@@ -1,8 +1,11 @@
-/** Where this program's own executable lives: the SEA binary, or the bundle run by node (links resolved). */
-export const selfDir = (): string => {
-  const fs = process.getBuiltinModule("node:fs")
-  const path = process.getBuiltinModule("node:path")
-  const sea = process.getBuiltinModule("node:sea") as { isSea?: () => boolean } | undefined
-  if (sea?.isSea?.() === true) return path.dirname(fs.realpathSync(process.execPath))
-  return path.dirname(fs.realpathSync(process.argv[1] ?? process.execPath))
-}
+import { dirnameOf } from "../schemas/Paths.ts"
+
+/**
+ * Where this program's own executable lives, links resolved: the compiled binary (Bun reports its
+ * embedded entry, /$bunfs/root/..., as argv[1]) or the bundle run by node.
+ */
+export const selfDir = (): string =>
+  dirnameOf(process.getBuiltinModule("node:fs").realpathSync(isBinary() ? process.execPath : process.argv[1]!))
+
+/** True in the self-contained binary, whose bundled entry Bun reports as /$bunfs/root/... */
+export const isBinary = (): boolean => process.argv[1] === undefined || process.argv[1].startsWith("/$bunfs/")

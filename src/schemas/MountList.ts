@@ -16,11 +16,12 @@ export class MountError extends Schema.TaggedError<MountError>()("MountError", {
     "TooManyMounts"
   ]),
   path: Schema.String,
-  line: Schema.optionalKey(Schema.Int),
+  /** 1-based line of the list (not `line`: JavaScriptCore puts its own `line` on every Error). */
+  lineNumber: Schema.optionalKey(Schema.Int),
   detail: Schema.String
 }) {
   override get message(): string {
-    return `mount list ${this.path}${this.line === undefined ? "" : `:${this.line}`}: ${this.detail}`
+    return `mount list ${this.path}${this.lineNumber === undefined ? "" : `:${this.lineNumber}`}: ${this.detail}`
   }
 }
 
@@ -64,7 +65,7 @@ export const parseMountList = (
   for (let i = 0; i < lines.length; i++) {
     const parsed = parseMountListLine(lines[i]!)
     if (Result.isFailure(parsed)) {
-      return Result.fail(new MountError({ reason: "BadLine", path, line: i + 1, detail: parsed.failure }))
+      return Result.fail(new MountError({ reason: "BadLine", path, lineNumber: i + 1, detail: parsed.failure }))
     }
     if (parsed.success !== undefined) entries.push({ line: i + 1, path: parsed.success })
   }

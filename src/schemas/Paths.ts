@@ -38,3 +38,13 @@ export const absolutePathProblem = (p: string): string | undefined => {
 
 /** The characters the native ascend-docker-cli accepts in a path. */
 export const CLI_PATH_CHARS = /^[A-Za-z0-9._/~-]+$/
+
+/** `p` made absolute against `cwd` (absolute already: cleaned), as path.resolve does. */
+export const resolveFrom = (cwd: string, p: string): string =>
+  p.startsWith("/") ? normalizeAbsolute(p) : joinPath(cwd, p)
+
+/** The last component of a path, as path.basename does (`/a/b/` gives `b`). */
+export const basenameOf = (p: string): string => {
+  const parts = p.split("/").filter((x) => x !== "")
+  return parts[parts.length - 1] ?? ""
+}

@@ -101,7 +101,7 @@ export class MountResolver extends Context.Service<
                   : undefined
             if (over !== undefined) {
               const detail = `more than ${over} to mount`
-              return yield* new MountError({ reason: "TooManyMounts", path: list, line: entry.line, detail })
+              return yield* new MountError({ reason: "TooManyMounts", path: list, lineNumber: entry.line, detail })
             }
             decisions.push({ ...entry, list, ...decision })
           }

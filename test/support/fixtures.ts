@@ -6,10 +6,17 @@ import * as path from "node:path"
 /** The project root and the built hook. */
 export const ROOT = path.resolve(import.meta.dirname, "../..")
 export const HOOK = path.join(ROOT, "dist/ascend-docker-hook.cjs")
-/** The self-contained binary (Node SEA with a startup snapshot). */
+/** The self-contained binary for this machine (Bun-compiled), and the arm64 one, run under qemu-user. */
 export const BINARY = path.join(ROOT, "dist/ascend-docker-hook")
-/** The two builds of the hook, as the command that runs each. */
-export const BUILDS = { bundle: () => [NODE, HOOK], binary: () => [BINARY] } as const
+export const ARM64_BINARY = path.join(ROOT, "dist/ascend-docker-hook-linux-arm64")
+/** How to run an arm64 program here: Debian's qemu-user-static with the arm64 C library (libc6-arm64-cross). */
+export const QEMU_ARM64 = ["/usr/bin/qemu-aarch64-static", "-L", "/usr/aarch64-linux-gnu"] as const
+/** The builds of the hook, as the command that runs each. */
+export const BUILDS = {
+  bundle: () => [NODE, HOOK],
+  binary: () => [BINARY],
+  arm64: () => [...QEMU_ARM64, ARM64_BINARY]
+} as const
 export type Build = keyof typeof BUILDS
 /** The Node the tests run on: the project's Node 24 under `npm test`. */
 export const NODE = process.execPath

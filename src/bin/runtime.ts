@@ -1,0 +1,81 @@
+import { errorLine } from "../ErrorLine.ts"
+import { replaceProcess } from "../platform/NodeExec.ts"
+import { selfDir } from "../platform/Self.ts"
+import { withoutLoaderVariables } from "../schemas/LoaderEnv.ts"
+import { basenameOf, joinPath, resolveFrom } from "../schemas/Paths.ts"
+import { parseRuncArgs } from "../wrapper/RuncArgs.ts"
+
+/**
+ * `ascend-docker-runtime`: an OCI runtime for Docker and containerd that is runc plus the hook. Invoked
+ * with runc's command line; on `create` and `run` it edits the bundle's config.json for a container that
+ * asks for NPUs (src/wrapper), then becomes runc with the arguments unchanged. Every other command goes
+ * straight to runc without loading Effect or anything else. This file is the only code of the wrapper
+ * that touches `process`. Its settings come from its own environment (the daemon's, set by the admin),
+ * never from a container:
+ *   ASCEND_DOCKER_RUNTIME_RUNC       the real runc (default: `runc` on PATH, then the usual sbin/bin dirs)
+ *   ASCEND_DOCKER_RUNTIME_HOOK       the hook (default: ascend-docker-hook next to this program)
+ *   ASCEND_DOCKER_RUNTIME_HOOK_ARGS  extra arguments for the hook, separated by spaces
+ */
+const PROGRAM = "ascend-docker-runtime"
+const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+/** The real runc, found as runc's callers find it (PATH), skipping this program if it is named runc. */
+const findRunc = (fs: typeof import("node:fs"), env: NodeJS.ProcessEnv): string | undefined => {
+  const configured = env.ASCEND_DOCKER_RUNTIME_RUNC
+  if (configured !== undefined && configured !== "") return configured
+  const self = fs.realpathSync(process.execPath)
+  for (const dir of `${env.PATH ?? ""}:${DEFAULT_PATH}`.split(":")) {
+    if (!dir.startsWith("/")) continue
+    const candidate = joinPath(dir, "runc")
+    try {
+      fs.accessSync(candidate, fs.constants.X_OK)
+      if (fs.statSync(candidate).isFile() && fs.realpathSync(candidate) !== self) return candidate
+    } catch {}
+  }
+  return undefined
+}
+
+const main = (): number => {
+  const fs = process.getBuiltinModule("node:fs")
+  const args = process.argv.slice(2)
+  const env = process.env
+  const runc = findRunc(fs, env)
+  if (runc === undefined) {
+    fs.writeSync(2, errorLine("cannot find runc (set ASCEND_DOCKER_RUNTIME_RUNC)", PROGRAM))
+    return 1
+  }
+  // runc gets the daemon's env without what would make a root program load foreign code (SECURITY.md).
+  const runcEnv = withoutLoaderVariables(env)
+  const command = parseRuncArgs(args)
+  if (command.command === "create" || command.command === "run") {
+    const { prepareBundle } = require("../wrapper/WrapperMain.ts") as typeof import("../wrapper/WrapperMain.ts")
+    const hookPath = env.ASCEND_DOCKER_RUNTIME_HOOK || joinPath(selfDir(), "ascend-docker-hook")
+    const failure = prepareBundle({
+      bundle: resolveFrom(process.cwd(), command.bundle ?? "."),
+      hook: {
+        path: hookPath,
+        args: [
+          basenameOf(hookPath),
+          ...(env.ASCEND_DOCKER_RUNTIME_HOOK_ARGS ?? "").split(/\s+/).filter((a) => a !== "")
+        ]
+      }
+    })
+    if (failure !== undefined) {
+      fs.writeSync(2, errorLine(failure, PROGRAM))
+      return 1
+    }
+  }
+  return replaceProcess(runc, [runc, ...args], runcEnv)
+}
+
+/** Runs the wrapper for this process and sets its exit status. */
+export const run = (): void => {
+  try {
+    process.exitCode = main()
+  } catch (e) {
+    process
+      .getBuiltinModule("node:fs")
+      .writeSync(2, errorLine(`internal error: ${e instanceof Error ? e.message : String(e)}`, PROGRAM))
+    process.exitCode = 1
+  }
+}
