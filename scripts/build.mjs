@@ -53,6 +53,10 @@ if (!process.argv.includes("--no-binary")) {
         "src/bin/main.ts",
         "--compile",
         "--bytecode",
+        // One chunk per program (wrapper, hook, admin), loaded by the entry's dynamic import: each
+        // program's start-up loads only its own code (measured: ~1 ms and ~2 MiB less for the wrapper).
+        "--splitting",
+        "--format=esm",
         "--minify",
         `--target=bun-linux-${bunArch === "aarch64" ? "arm64" : "x64"}`,
         // A hook's cwd is the bundle dir, which the image's owner may fill: nothing there may change the code.

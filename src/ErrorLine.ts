@@ -14,10 +14,12 @@ export const errorLine = (message: string, program = "ascend-docker-hook"): stri
 
 /** The last-resort guard: anything that escapes becomes one line on stderr and exit 1, never a stack trace. */
 export const installGuard = (program = "ascend-docker-hook"): void => {
-  process.on("uncaughtException", (e) => {
+  const guard = (e: unknown) => {
     process
       .getBuiltinModule("node:fs")
       .writeSync(2, errorLine(`internal error: ${e instanceof Error ? e.message : String(e)}`, program))
     process.exit(1)
-  })
+  }
+  process.on("uncaughtException", guard)
+  process.on("unhandledRejection", guard)
 }

@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import { cleanup, type Host, type HostSpec, makeHost, runHook } from "./support/fixtures.ts"
+import { cleanup, type Host, type HostSpec, makeHost, processBuilds, runHook } from "./support/fixtures.ts"
 
 // Hostile input, end to end: each case runs the built hook as a process on a real host tree and asserts
 // the one error line (what and where), exit 1, nothing on stdout, and that the recording CLI never ran.
@@ -457,7 +457,7 @@ describe("the adversarial suite", () => {
   })
 })
 
-for (const build of ["bundle", "binary", "arm64"] as const)
+for (const build of processBuilds())
   describe(`hostile input is refused (${build}): one line, exit 1, nothing run`, () => {
     for (const c of cases) {
       it(c.name, () => {

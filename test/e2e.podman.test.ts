@@ -3,7 +3,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { hooksdJson } from "../src/commands/Install.ts"
-import { BINARY, cleanup, recordingCli, scratch } from "./support/fixtures.ts"
+import { BINARY, cleanup, inCI, recordingCli, scratch } from "./support/fixtures.ts"
 
 // A real CDI consumer: Podman 4.3 (runc, a local busybox rootfs, no image pull; flags from
 // ../shared/cdi/PODMAN.md) starts containers with --device huawei.com/npu=0 and =all from a spec that
@@ -14,7 +14,6 @@ import { BINARY, cleanup, recordingCli, scratch } from "./support/fixtures.ts"
 const which = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0
 const BUSYBOX = ["/bin/busybox", "/usr/bin/busybox"].find((p) => fs.existsSync(p))
 const missing = [...["podman", "runc", "mknod"].filter((c) => !which(c)), ...(BUSYBOX ? [] : ["busybox"])]
-const inCI = process.env.CI !== undefined && process.env.CI !== "" && process.env.CI !== "false"
 const canRun = missing.length === 0 && process.getuid?.() === 0
 if (!canRun) {
   const why = process.getuid?.() === 0 ? `missing ${missing.join(", ")}` : "not root"

@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { BINARY, cleanup, HOOK, NODE, recordingCli, scratch } from "./support/fixtures.ts"
+import { BINARY, cleanup, HOOK, inCI, NODE, recordingCli, scratch } from "./support/fixtures.ts"
 
 // The hook where it lives: runc and crun start real containers (a busybox rootfs, `runc spec`) with the
 // built hook registered as an installer would (absolute path, args, an explicit env without PATH), once
@@ -12,7 +12,6 @@ import { BINARY, cleanup, HOOK, NODE, recordingCli, scratch } from "./support/fi
 const which = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0
 const BUSYBOX = ["/bin/busybox", "/usr/bin/busybox"].find((p) => fs.existsSync(p))
 const missing = [...["runc", "crun", "unshare"].filter((c) => !which(c)), ...(BUSYBOX === undefined ? ["busybox"] : [])]
-const inCI = process.env.CI !== undefined && process.env.CI !== "" && process.env.CI !== "false"
 const isRoot = process.getuid?.() === 0
 const canRun = missing.length === 0 && isRoot
 

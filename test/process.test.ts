@@ -5,11 +5,11 @@ import * as path from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import {
   BINARY,
-  type Build,
   cleanup,
   type Host,
   type HostSpec,
   makeHost,
+  processBuilds,
   runHook as runAny
 } from "./support/fixtures.ts"
 
@@ -28,7 +28,7 @@ afterAll(() => {
 
 const npu = (...env: Array<string>) => ["PATH=/usr/bin", ...env]
 
-for (const build of ["bundle", "binary", "arm64"] as const satisfies ReadonlyArray<Build>) {
+for (const build of processBuilds()) {
   const runHook: typeof runAny = (h, options = {}) => runAny(h, { build, ...options })
 
   /** Runs and expects the CLI to have been exec'd; returns its argv without argv[0]. */

@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { cleanup, HOOK, type Host, makeHost, NODE, ROOT, recordingCli, scratch } from "./support/fixtures.ts"
+import { cleanup, HOOK, type Host, inCI, makeHost, NODE, ROOT, recordingCli, scratch } from "./support/fixtures.ts"
 
 // Side by side with the original: the Go seed (../shared/seed), built here with its config dir pointed
 // at a test directory, and this hook run on the same generated containers, wherever SPEC.md says the two
@@ -15,7 +15,6 @@ const haveGo =
   spawnSync("go", ["version"]).status === 0 &&
   fs.existsSync(path.join(GOPATH, "src/github.com/opencontainers/runtime-spec")) &&
   fs.existsSync(SEED)
-const inCI = process.env.CI !== undefined && process.env.CI !== "" && process.env.CI !== "false"
 if (!haveGo) {
   if (inCI)
     throw new Error(

@@ -22,7 +22,7 @@ declare const HOOK_VERSION: string
  * status). It runs `Hook.run`, the pipeline the tests cover, on the Node-facing layers; `--dry-run` is the
  * same run with an Exec that prints the argv instead of becoming the CLI.
  */
-const main = (loadAdmin: () => typeof import("./admin.ts")): number => {
+const main = (loadAdmin: () => Promise<typeof import("./admin.ts")>): number | Promise<number> => {
   const fs = process.getBuiltinModule("node:fs")
   const write = (fd: number, text: string) => void fs.writeSync(fd, text)
   const invocation = parseInvocation(process.argv.slice(2))
@@ -39,7 +39,10 @@ const main = (loadAdmin: () => typeof import("./admin.ts")): number => {
     write(1, `ascend-docker-hook ${HOOK_VERSION}\n`)
     return 0
   }
-  if (inv.command !== "hook") return loadAdmin().run(inv.command, inv.rest ?? [])
+  if (inv.command !== "hook") {
+    const { command, rest = [] } = inv
+    return loadAdmin().then((admin) => admin.run(command, rest))
+  }
   const cwd = process.cwd()
   const settings = HookConfig.layer({
     configDir: resolveFrom(cwd, inv.configDir ?? DEFAULT_CONFIG_DIR),
@@ -75,13 +78,26 @@ const main = (loadAdmin: () => typeof import("./admin.ts")): number => {
 }
 
 /** Runs the hook for this process and sets its exit status; nothing escapes as a throw. */
-export const run = (loadAdmin: () => typeof import("./admin.ts")): void => {
-  try {
-    process.exitCode = main(loadAdmin)
-  } catch (e) {
+export const run = (loadAdmin: () => Promise<typeof import("./admin.ts")>): void => {
+  const defect = (e: unknown) => {
     process
       .getBuiltinModule("node:fs")
       .writeSync(2, errorLine(`internal error: ${e instanceof Error ? e.message : String(e)}`))
-    process.exitCode = 1
+    return 1
+  }
+  try {
+    const status = main(loadAdmin)
+    if (typeof status === "number") process.exitCode = status
+    else
+      status.then(
+        (s) => {
+          process.exitCode = s
+        },
+        (e) => {
+          process.exitCode = defect(e)
+        }
+      )
+  } catch (e) {
+    process.exitCode = defect(e)
   }
 }

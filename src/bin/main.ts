@@ -7,20 +7,23 @@ declare const ADMIN_BESIDE: boolean
 
 /**
  * The one entry of every build. Its first act is the last-resort guard, so that even a defect while the
- * rest initialises ends as one line and exit 1; the program is loaded after it (a `require`, so the
- * bundler keeps it lazy, and each program initialises only its own modules). The binary is multi-call:
- * invoked through a link named `ascend-docker-runtime` it is the runtime wrapper, otherwise the hook.
+ * rest initialises ends as one line and exit 1; the program is loaded after it, by a dynamic import: the
+ * binary is built with code splitting, so the wrapper, the hook and the admin commands are chunks of their
+ * own and a program loads and initialises only its own code. The binary is multi-call: invoked through a
+ * link named `ascend-docker-runtime` it is the runtime wrapper, otherwise the hook.
  */
-const name = process.argv0.slice(process.argv0.lastIndexOf("/") + 1)
-const program = PROGRAM === "multi" ? (name === "ascend-docker-runtime" ? "runtime" : "hook") : PROGRAM
-if (program === "runtime") {
+// Written so that a bundler folds the constant and drops the other program from a single-program build.
+if (
+  PROGRAM === "runtime" ||
+  (PROGRAM === "multi" && process.argv0.slice(process.argv0.lastIndexOf("/") + 1) === "ascend-docker-runtime")
+) {
   installGuard("ascend-docker-runtime")
-  ;(require("./runtime.ts") as typeof import("./runtime.ts")).run()
+  void import("./runtime.ts").then((wrapper) => wrapper.run())
 } else {
   installGuard()
-  ;(require("./hook.ts") as typeof import("./hook.ts")).run(() =>
-    ADMIN_BESIDE
-      ? require(`${__dirname}/ascend-docker-hook-admin.cjs`)
-      : (require("./admin.ts") as typeof import("./admin.ts"))
+  void import("./hook.ts").then((hook) =>
+    hook.run(() =>
+      ADMIN_BESIDE ? Promise.resolve(require(`${__dirname}/ascend-docker-hook-admin.cjs`)) : import("./admin.ts")
+    )
   )
 }

@@ -1,5 +1,5 @@
 import { errorLine } from "../ErrorLine.ts"
-import { replaceProcess } from "../platform/NodeExec.ts"
+import { replaceProcess } from "../platform/execve.ts"
 import { selfDir } from "../platform/Self.ts"
 import { withoutLoaderVariables } from "../schemas/LoaderEnv.ts"
 import { basenameOf, joinPath, resolveFrom } from "../schemas/Paths.ts"

@@ -11,6 +11,23 @@ export const BINARY = path.join(ROOT, "dist/ascend-docker-hook")
 export const ARM64_BINARY = path.join(ROOT, "dist/ascend-docker-hook-linux-arm64")
 /** How to run an arm64 program here: Debian's qemu-user-static with the arm64 C library (libc6-arm64-cross). */
 export const QEMU_ARM64 = ["/usr/bin/qemu-aarch64-static", "-L", "/usr/aarch64-linux-gnu"] as const
+/** True under CI (which .ci/run sets itself): there a missing tool fails a suite instead of skipping it. */
+export const inCI = process.env.CI !== undefined && process.env.CI !== "" && process.env.CI !== "false"
+
+/**
+ * The builds every process-level suite runs: the Node bundle, this machine's binary and, where qemu-user
+ * can run it (always in CI, where .ci/run installs it), the arm64 binary. Outside CI without qemu the arm64
+ * runs are left out with a warning, never silently.
+ */
+export const processBuilds = (): ReadonlyArray<Build> => {
+  const qemu = fs.existsSync(QEMU_ARM64[0]) && fs.existsSync(`${QEMU_ARM64[2]}/lib/ld-linux-aarch64.so.1`)
+  if (!qemu && !inCI) {
+    console.warn("warning: qemu-aarch64-static or libc6-arm64-cross missing: the arm64 binary's runs are left out")
+    return ["bundle", "binary"]
+  }
+  return ["bundle", "binary", "arm64"]
+}
+
 /** The builds of the hook, as the command that runs each. */
 export const BUILDS = {
   bundle: () => [NODE, HOOK],
