@@ -12,20 +12,22 @@ export * as MemoryFileSystem from "./platform/MemoryFileSystem.ts"
 export * as NodeExec from "./platform/NodeExec.ts"
 export * as SyncFileSystem from "./platform/SyncFileSystem.ts"
 export {
-  AscendRequest,
+  type AscendRequest,
+  type AscendVariable,
   EnvError,
   RUNTIME_MOUNTS,
   RUNTIME_OPTIONS,
-  RuntimeOption,
+  type RuntimeOption,
   VISIBLE_DEVICES
 } from "./schemas/AscendEnv.ts"
 export { decodeAscendEnv, lookupEnv } from "./schemas/ContainerEnv.ts"
-export { type ContainerConfig, ContainerSpec, decodeContainerConfig, SpecError } from "./schemas/ContainerSpec.ts"
-export { ContainerState, decodeContainerState, StateError } from "./schemas/ContainerState.ts"
+export { type ContainerConfig, decodeContainerConfig, SpecError } from "./schemas/ContainerSpec.ts"
+export { type ContainerState, decodeContainerState, StateError } from "./schemas/ContainerState.ts"
 export { formatDeviceList, parseDeviceList } from "./schemas/DeviceList.ts"
 export { MountError, type MountListEntry, parseMountList, parseMountListLine } from "./schemas/MountList.ts"
 export { DEFAULT_MOUNT_LIST, parseMountListNames } from "./schemas/MountListNames.ts"
 export { parseRuntimeOptions } from "./schemas/RuntimeOptions.ts"
+export * as Schemas from "./schemas/Schemas.ts"
 export { buildArgv, CliLauncher, LaunchError, type LaunchRequest } from "./services/CliLauncher.ts"
 export { EnvDecoder } from "./services/EnvDecoder.ts"
 export { FileTrust, TrustError } from "./services/FileTrust.ts"

@@ -12,6 +12,10 @@ declare const ADMIN_BESIDE: boolean
  * own and a program loads and initialises only its own code. The binary is multi-call: invoked through a
  * link named `ascend-docker-runtime` it is the runtime wrapper, otherwise the hook.
  */
+// Nothing here ever prints a stack (every failure is one line), so none is captured: each span Effect.fn
+// opens and each error made would otherwise record one, which costs on a cold start.
+Error.stackTraceLimit = 0
+
 // Written so that a bundler folds the constant and drops the other program from a single-program build.
 if (
   PROGRAM === "runtime" ||

@@ -1,12 +1,12 @@
 import * as Context from "effect/Context"
+import * as Data from "effect/Data"
 import type * as Effect from "effect/Effect"
-import * as Schema from "effect/Schema"
 
 /** Why a program could not be started. */
-export class ExecError extends Schema.TaggedError<ExecError>()("ExecError", {
-  path: Schema.String,
-  detail: Schema.String
-}) {
+export class ExecError extends Data.TaggedError("ExecError")<{
+  readonly path: string
+  readonly detail: string
+}> {
   override get message(): string {
     return `exec ${this.path}: ${this.detail}`
   }

@@ -1,4 +1,4 @@
-import * as Schema from "effect/Schema"
+import * as Data from "effect/Data"
 import { quote } from "./Text.ts"
 
 /** The container env variables the hook reads. */
@@ -6,32 +6,29 @@ export const VISIBLE_DEVICES = "ASCEND_VISIBLE_DEVICES"
 export const RUNTIME_MOUNTS = "ASCEND_RUNTIME_MOUNTS"
 export const RUNTIME_OPTIONS = "ASCEND_RUNTIME_OPTIONS"
 
-/** One of the three variables. */
-export const AscendVariable = Schema.Literals([VISIBLE_DEVICES, RUNTIME_MOUNTS, RUNTIME_OPTIONS])
-export type AscendVariable = typeof AscendVariable.Type
+/** One of the variables. */
+export type AscendVariable = typeof VISIBLE_DEVICES | typeof RUNTIME_MOUNTS | typeof RUNTIME_OPTIONS
 
 /** A runtime option the native CLI understands. */
-export const RuntimeOption = Schema.Literals(["NODRV", "VIRTUAL"])
-export type RuntimeOption = typeof RuntimeOption.Type
+export type RuntimeOption = "NODRV" | "VIRTUAL"
 
-/** What an NPU container asks for, decoded and normalized. */
-export const AscendRequest = Schema.Struct({
+/** What an NPU container asks for, decoded and normalized (described by Schemas.AscendRequest). */
+export interface AscendRequest {
   /** NPU ids, ascending, without duplicates. */
-  devices: Schema.Array(Schema.Int),
+  readonly devices: ReadonlyArray<number>
   /** Mount-list names, in the order given, without duplicates. */
-  mountLists: Schema.Array(Schema.String),
+  readonly mountLists: ReadonlyArray<string>
   /** Options in the canonical order NODRV, VIRTUAL. */
-  options: Schema.Array(RuntimeOption)
-})
-export type AscendRequest = typeof AscendRequest.Type
+  readonly options: ReadonlyArray<RuntimeOption>
+}
 
-/** Why a value of one of the three variables was refused. */
-export class EnvError extends Schema.TaggedError<EnvError>()("EnvError", {
-  variable: AscendVariable,
-  reason: Schema.Literals(["TooLong", "EmptyItem", "BadItem", "BadRange", "ReversedRange", "OutOfRange", "BadName"]),
-  item: Schema.String,
-  detail: Schema.String
-}) {
+/** Why a value of one of the variables was refused. */
+export class EnvError extends Data.TaggedError("EnvError")<{
+  readonly variable: AscendVariable
+  readonly reason: "TooLong" | "EmptyItem" | "BadItem" | "BadRange" | "ReversedRange" | "OutOfRange" | "BadName"
+  readonly item: string
+  readonly detail: string
+}> {
   override get message(): string {
     return `container env ${this.variable}: ${this.reason === "TooLong" ? "value" : "item"} ${quote(this.item)} ${this.detail}`
   }

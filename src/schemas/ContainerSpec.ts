@@ -1,27 +1,9 @@
+import * as Data from "effect/Data"
 import * as Result from "effect/Result"
-import * as Schema from "effect/Schema"
 import { Limits } from "../Limits.ts"
+import { isRecord, issue } from "./Issue.ts"
 import { oneLine, parseJsonObject } from "./Json.ts"
 import { absolutePathProblem, joinPath, normalizeAbsolute } from "./Paths.ts"
-
-/** The subset of an OCI runtime config.json the hook reads: the container's env and its root. */
-export const ContainerSpec = Schema.Struct({
-  process: Schema.Struct({
-    env: Schema.optionalKey(
-      Schema.NullOr(
-        Schema.Array(Schema.String).check(
-          Schema.isMaxLength(Limits.envEntries, { message: `more than ${Limits.envEntries} env entries` })
-        )
-      )
-    )
-  }),
-  root: Schema.Struct({
-    path: Schema.String.check(Schema.isMaxLength(Limits.pathChars))
-  })
-})
-
-/** A decoded config.json subset. */
-export type ContainerSpec = typeof ContainerSpec.Type
 
 /** What the rest of the pipeline needs from config.json. */
 export interface ContainerConfig {
@@ -32,17 +14,43 @@ export interface ContainerConfig {
 }
 
 /** Why config.json could not be read, decoded or used. */
-export class SpecError extends Schema.TaggedError<SpecError>()("SpecError", {
-  reason: Schema.Literals(["NotFound", "NotRegular", "TooLarge", "Unreadable", "Json", "Shape", "Rootfs"]),
-  path: Schema.String,
-  detail: Schema.String
-}) {
+export class SpecError extends Data.TaggedError("SpecError")<{
+  readonly reason: "NotFound" | "NotRegular" | "TooLarge" | "Unreadable" | "Json" | "Shape" | "Rootfs"
+  readonly path: string
+  readonly detail: string
+}> {
   override get message(): string {
     return `OCI config ${this.path}: ${this.detail}`
   }
 }
 
-const decodeSpec = Schema.decodeUnknownResult(ContainerSpec)
+/**
+ * The shape check of the subset the hook reads, by hand: the same verdicts and words as decoding with
+ * Schemas.ContainerSpec (proven by test/Schemas.agree.test.ts), without loading Effect's Schema on every
+ * container start. Keys in the Schema's order, first problem wins.
+ */
+const shapeProblem = (json: Record<string, unknown>): string | undefined => {
+  if (!("process" in json)) return issue("Missing key", ["process"])
+  const process = json.process
+  if (!isRecord(process)) return issue("Expected object", ["process"])
+  if ("env" in process && process.env !== null) {
+    const env = process.env
+    if (!Array.isArray(env)) return issue("Expected array | null", ["process", "env"])
+    for (let i = 0; i < env.length; i++) {
+      if (typeof env[i] !== "string") return issue("Expected string", ["process", "env", i])
+    }
+    if (env.length > Limits.envEntries) return issue(`more than ${Limits.envEntries} env entries`, ["process", "env"])
+  }
+  if (!("root" in json)) return issue("Missing key", ["root"])
+  const root = json.root
+  if (!isRecord(root)) return issue("Expected object", ["root"])
+  if (!("path" in root)) return issue("Missing key", ["root", "path"])
+  if (typeof root.path !== "string") return issue("Expected string", ["root", "path"])
+  if (root.path.length > Limits.pathChars) {
+    return issue(`Expected a value with a length of at most ${Limits.pathChars}`, ["root", "path"])
+  }
+  return undefined
+}
 
 /**
  * The rootfs as the seed computes it: an absolute `root.path` is taken as written, a relative one is
@@ -69,11 +77,10 @@ export const decodeContainerConfig = (
     const detail = `process.env has ${env.length} entries, more than ${Limits.envEntries}`
     return Result.fail(new SpecError({ reason: "TooLarge", path, detail }))
   }
-  const decoded = decodeSpec(json.success)
-  if (Result.isFailure(decoded)) {
-    return Result.fail(new SpecError({ reason: "Shape", path, detail: oneLine(decoded.failure.message) }))
-  }
-  const rootfs = resolveRootfs(bundle, decoded.success.root.path)
+  const problem = shapeProblem(json.success)
+  if (problem !== undefined) return Result.fail(new SpecError({ reason: "Shape", path, detail: oneLine(problem) }))
+  const spec = json.success as { process: { env?: ReadonlyArray<string> | null }; root: { path: string } }
+  const rootfs = resolveRootfs(bundle, spec.root.path)
   if (Result.isFailure(rootfs)) return Result.fail(new SpecError({ reason: "Rootfs", path, detail: rootfs.failure }))
-  return Result.succeed({ rootfs: rootfs.success, env: decoded.success.process.env ?? [] })
+  return Result.succeed({ rootfs: rootfs.success, env: spec.process.env ?? [] })
 }

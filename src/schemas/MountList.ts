@@ -1,25 +1,17 @@
+import * as Data from "effect/Data"
 import * as Result from "effect/Result"
-import * as Schema from "effect/Schema"
 import { Limits } from "../Limits.ts"
 import { absolutePathProblem, CLI_PATH_CHARS, normalizeAbsolute } from "./Paths.ts"
 import { quote, trimSpace } from "./Text.ts"
 
 /** Why a mount list, or the paths it names, could not be used. */
-export class MountError extends Schema.TaggedError<MountError>()("MountError", {
-  reason: Schema.Literals([
-    "NotFound",
-    "NotRegular",
-    "Unreadable",
-    "TooLarge",
-    "TooManyLines",
-    "BadLine",
-    "TooManyMounts"
-  ]),
-  path: Schema.String,
+export class MountError extends Data.TaggedError("MountError")<{
+  readonly reason: "NotFound" | "NotRegular" | "Unreadable" | "TooLarge" | "TooManyLines" | "BadLine" | "TooManyMounts"
+  readonly path: string
   /** 1-based line of the list (not `line`: JavaScriptCore puts its own `line` on every Error). */
-  lineNumber: Schema.optionalKey(Schema.Int),
-  detail: Schema.String
-}) {
+  readonly lineNumber?: number
+  readonly detail: string
+}> {
   override get message(): string {
     return `mount list ${this.path}${this.lineNumber === undefined ? "" : `:${this.lineNumber}`}: ${this.detail}`
   }

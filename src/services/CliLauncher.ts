@@ -1,7 +1,7 @@
 import * as Context from "effect/Context"
+import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Schema from "effect/Schema"
 import { HookConfig } from "../HookConfig.ts"
 import { Limits } from "../Limits.ts"
 import { Exec, type ExecError } from "../platform/Exec.ts"
@@ -13,10 +13,10 @@ import { FileTrust, type TrustError } from "./FileTrust.ts"
 import type { ResolvedMounts } from "./MountResolver.ts"
 
 /** Why the CLI's argv could not be built. */
-export class LaunchError extends Schema.TaggedError<LaunchError>()("LaunchError", {
-  reason: Schema.Literals(["BadCliPath", "ArgTooLong", "ArgvTooLong", "BadArg"]),
-  detail: Schema.String
-}) {
+export class LaunchError extends Data.TaggedError("LaunchError")<{
+  readonly reason: "BadCliPath" | "ArgTooLong" | "ArgvTooLong" | "BadArg"
+  readonly detail: string
+}> {
   override get message(): string {
     return `ascend-docker-cli: ${this.detail}`
   }

@@ -1,19 +1,19 @@
 import * as Context from "effect/Context"
+import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as FileSystem from "effect/FileSystem"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Schema from "effect/Schema"
 import { HookConfig } from "../HookConfig.ts"
 import { dirnameOf } from "../schemas/Paths.ts"
 
 /** Why a file the hook would act on is not to be trusted. */
-export class TrustError extends Schema.TaggedError<TrustError>()("TrustError", {
-  path: Schema.String,
-  role: Schema.String,
-  reason: Schema.Literals(["Missing", "Symlink", "NotRegular", "NotDirectory", "NotExecutable", "Owner", "Writable"]),
-  detail: Schema.String
-}) {
+export class TrustError extends Data.TaggedError("TrustError")<{
+  readonly path: string
+  readonly role: string
+  readonly reason: "Missing" | "Symlink" | "NotRegular" | "NotDirectory" | "NotExecutable" | "Owner" | "Writable"
+  readonly detail: string
+}> {
   override get message(): string {
     return `untrusted ${this.role} ${this.path}: ${this.detail}`
   }

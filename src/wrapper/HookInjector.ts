@@ -1,8 +1,8 @@
 import * as Context from "effect/Context"
+import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as FileSystem from "effect/FileSystem"
 import * as Layer from "effect/Layer"
-import * as Schema from "effect/Schema"
 import { Limits } from "../Limits.ts"
 import { readBounded } from "../platform/readBounded.ts"
 import { VISIBLE_DEVICES } from "../schemas/AscendEnv.ts"
@@ -12,10 +12,10 @@ import { joinPath } from "../schemas/Paths.ts"
 import { trimSpace } from "../schemas/Text.ts"
 
 /** Why a bundle's config.json could not be read or updated; nothing was written. */
-export class InjectError extends Schema.TaggedError<InjectError>()("InjectError", {
-  path: Schema.String,
-  detail: Schema.String
-}) {
+export class InjectError extends Data.TaggedError("InjectError")<{
+  readonly path: string
+  readonly detail: string
+}> {
   override get message(): string {
     return `OCI config ${this.path}: ${this.detail}`
   }
