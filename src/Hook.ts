@@ -1,6 +1,7 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import { HookConfig } from "./HookConfig.ts"
 import type { ExecError } from "./platform/Exec.ts"
 import type { AscendRequest, EnvError } from "./schemas/AscendEnv.ts"
 import type { SpecError } from "./schemas/ContainerSpec.ts"
@@ -14,11 +15,14 @@ import { RunLog } from "./services/RunLog.ts"
 import { SpecParser } from "./services/SpecParser.ts"
 import { StateReader } from "./services/StateReader.ts"
 
+/** The mount list the UB fabric's driver files are in, where the host has one. */
+export const UB_DRIVER_LIST = "ub_driver"
+
 /** Every way the hook can refuse; each has a one-line message naming the stage, value and place. */
 export type HookError = StateError | SpecError | EnvError | MountError | TrustError | LaunchError
 
 /** The five stages, which is what the pipeline needs. */
-export type Stages = StateReader | SpecParser | EnvDecoder | MountResolver | CliLauncher
+export type Stages = StateReader | SpecParser | EnvDecoder | MountResolver | CliLauncher | HookConfig
 
 /** What the stages after the state decided for one container: its request and, for an NPU container, the argv. */
 export interface Planned {
@@ -39,19 +43,36 @@ export const readState: Effect.Effect<ContainerState, StateError, StateReader> =
 export const planFor = (state: ContainerState): Effect.Effect<Planned, HookError, Stages> =>
   Effect.gen(function* () {
     const config = yield* (yield* SpecParser).parse(state.bundle)
-    const request = yield* (yield* EnvDecoder).decode(config.env)
-    if (Option.isNone(request)) {
-      return { rootfs: config.rootfs, request, mounts: { files: [], dirs: [] }, argv: Option.none() }
+    const decoded = yield* (yield* EnvDecoder).decode(config.env)
+    if (Option.isNone(decoded)) {
+      return { rootfs: config.rootfs, request: decoded, mounts: { files: [], dirs: [] }, argv: Option.none() }
     }
-    const mounts = yield* (yield* MountResolver).resolve(request.value.mountLists)
+    const resolver = yield* MountResolver
+    const { protocol = "2021" } = yield* HookConfig
+    // 2023: on hosts with the UB fabric (an ub_driver list in the config dir) its driver list comes too,
+    // and the CLI must then accept links, unless the container set DISABLE_UB_MOUNT=True (upstream's rule).
+    const ub = protocol === "2023" && !decoded.value.disableUbMount && (yield* resolver.hasList(UB_DRIVER_LIST))
+    const value: AscendRequest = ub
+      ? {
+          ...decoded.value,
+          allowLink: true,
+          mountLists: decoded.value.mountLists.includes(UB_DRIVER_LIST)
+            ? decoded.value.mountLists
+            : [...decoded.value.mountLists, UB_DRIVER_LIST]
+        }
+      : decoded.value
+    const mounts = yield* resolver.resolve(value.mountLists, {
+      allowLinks: protocol === "2021" || value.allowLink
+    })
     const argv = yield* (yield* CliLauncher).prepare({
-      devices: request.value.devices,
+      devices: value.devices,
+      allowLink: value.allowLink,
       pid: state.pid,
       rootfs: config.rootfs,
       mounts,
-      options: request.value.options
+      options: value.options
     })
-    return { rootfs: config.rootfs, request, mounts, argv: Option.some(argv) }
+    return { rootfs: config.rootfs, request: Option.some(value), mounts, argv: Option.some(argv) }
   }).pipe(Effect.withSpan("Hook.planFor"))
 
 /**

@@ -11,7 +11,16 @@ export interface HookSettings {
   readonly statePath: string
   /** The hook's own uid: files it trusts are owned by root or by it. */
   readonly uid: number
+  /** Which ascend-docker-cli generation the argv is for; 2021 (the seed's) when not given. */
+  readonly protocol?: CliProtocol
 }
+
+/**
+ * The two generations of Huawei's ascend-docker-cli: 2021 takes `--devices` and mounts the device nodes
+ * itself; 2023 (every CLI shipped since March 2023) has no `--devices`, takes `--allow-link`, and leaves the
+ * device nodes to the runtime wrapper.
+ */
+export type CliProtocol = "2021" | "2023"
 
 /** The seed's defaults; the CLI path default depends on where the hook lives, so bin.ts computes it. */
 export const DEFAULT_CONFIG_DIR = "/etc/ascend-docker-runtime.d"

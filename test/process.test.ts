@@ -10,6 +10,7 @@ import {
   type HostSpec,
   makeHost,
   processBuilds,
+  recordingCli,
   runHook as runAny
 } from "./support/fixtures.ts"
 
@@ -327,6 +328,108 @@ for (const build of processBuilds()) {
       fs.writeFileSync(path.join(h.configDir, "more.list"), lines.slice(150).join("\n"))
       const err = refused(h, /argv of 607 arguments is \d+ bytes, more than 1048576/)
       assert.isBelow(err.length, 300)
+    })
+  })
+
+  describe(`the 2023 CLI protocol (${build})`, () => {
+    /** A host whose CLI is the 2023 stand-in, and the hook told to speak its protocol. */
+    const host2023 = (spec: HostSpec = {}) => ({ ...host(spec), cli: recordingCli("2023") })
+    const p2023 = { args: ["--cli-protocol", "2023"] }
+
+    it("builds today's argv, in today's order, and the 2023 CLI takes it", () => {
+      const h = host2023({
+        env: npu("ASCEND_VISIBLE_DEVICES=3,1", "ASCEND_RUNTIME_OPTIONS=VIRTUAL,NODRV"),
+        lists: { base: "/usr/lib\n/etc/hostname\n" }
+      })
+      assert.deepStrictEqual(argvOf(h, p2023), [
+        "--allow-link",
+        "False",
+        "--pid",
+        "4242",
+        "--rootfs",
+        `${h.bundle}/rootfs`,
+        "--mount-file",
+        "/etc/hostname",
+        "--mount-dir",
+        "/usr/lib",
+        "--options",
+        "NODRV,VIRTUAL"
+      ])
+    })
+
+    it("without the flag the argv is still the seed's, which the 2023 CLI refuses (its status passes through)", () => {
+      const h = host2023({ env: npu("ASCEND_VISIBLE_DEVICES=0") })
+      const run = runHook(h)
+      assert.strictEqual(run.status, 1)
+      assert.isUndefined(run.cli, "the 2023 CLI records nothing for an argv it refuses")
+      assert.match(run.stderr, /unrecognized option '--devices'/)
+    })
+
+    it("ASCEND_ALLOW_LINK: True gives True; unset, empty or False give False; anything else is refused", () => {
+      for (const [env, expected] of [
+        [[], "False"],
+        [["ASCEND_ALLOW_LINK="], "False"],
+        [["ASCEND_ALLOW_LINK=False"], "False"],
+        [["ASCEND_ALLOW_LINK=True"], "True"]
+      ] as const) {
+        const h = host2023({ env: npu("ASCEND_VISIBLE_DEVICES=0", ...env) })
+        assert.deepStrictEqual(argvOf(h, p2023).slice(0, 2), ["--allow-link", expected])
+      }
+      for (const bad of ["true", "TRUE", "1", "yes", " True"]) {
+        const h = host2023({ env: npu("ASCEND_VISIBLE_DEVICES=0", `ASCEND_ALLOW_LINK=${bad}`) })
+        refused(h, /container env ASCEND_ALLOW_LINK: item ".*" is neither True nor False/, p2023)
+      }
+    })
+
+    it("the 2021 protocol reads neither ASCEND_ALLOW_LINK nor DISABLE_UB_MOUNT (the seed's CLI knows neither)", () => {
+      const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=0", "ASCEND_ALLOW_LINK=garbage", "DISABLE_UB_MOUNT=x") })
+      assert.deepStrictEqual(argvOf(h).slice(0, 2), ["--devices", "0"])
+    })
+
+    it("the device list is parsed and checked though no --devices is passed", () => {
+      refused(host2023({ env: npu("ASCEND_VISIBLE_DEVICES=0-x") }), /ASCEND_VISIBLE_DEVICES: item "0-x"/, p2023)
+      refused(host2023({ env: npu("ASCEND_VISIBLE_DEVICES=2000") }), /out of range 0-1023/, p2023)
+    })
+
+    it("ASCEND_VISIBLE_DEVICES=void asks for no NPU, in both protocols: exit 0, nothing run", () => {
+      for (const options of [{}, p2023]) {
+        const run = runHook(host2023({ env: npu("ASCEND_VISIBLE_DEVICES=void") }), options)
+        assert.strictEqual(run.status, 0, run.stderr)
+        assert.strictEqual(run.stderr, "")
+        assert.isUndefined(run.cli)
+      }
+    })
+
+    it("a host with the UB fabric's ub_driver list: its paths come too and allow-link is forced True", () => {
+      const lists = { base: "/usr/lib\n", ub_driver: "/etc/hostname\n" }
+      const ub = argvOf(host2023({ env: npu("ASCEND_VISIBLE_DEVICES=0"), lists }), p2023)
+      assert.deepStrictEqual(ub.slice(0, 2), ["--allow-link", "True"])
+      assert.include(ub.join(" "), "--mount-file /etc/hostname")
+      const off = argvOf(host2023({ env: npu("ASCEND_VISIBLE_DEVICES=0", "DISABLE_UB_MOUNT=True"), lists }), p2023)
+      assert.deepStrictEqual(off.slice(0, 2), ["--allow-link", "False"])
+      assert.notInclude(off.join(" "), "/etc/hostname")
+      refused(
+        host2023({ env: npu("ASCEND_VISIBLE_DEVICES=0", "DISABLE_UB_MOUNT=yes"), lists }),
+        /DISABLE_UB_MOUNT: item "yes" is neither True nor False/,
+        p2023
+      )
+    })
+
+    it("with --allow-link False a source that is a symbolic link is refused by the hook, naming it", () => {
+      const h = host2023({ env: npu("ASCEND_VISIBLE_DEVICES=0") })
+      const link = path.join(h.dir, "npu-smi-link")
+      fs.symlinkSync("/etc/hostname", link)
+      fs.writeFileSync(path.join(h.configDir, "base.list"), `/usr/lib\n${link}\n`)
+      refused(h, new RegExp(`base\\.list:2: ${link} is a symbolic link, which the CLI refuses unless`), p2023)
+      const allowed = host2023({ env: npu("ASCEND_VISIBLE_DEVICES=0", "ASCEND_ALLOW_LINK=True") })
+      fs.writeFileSync(path.join(allowed.configDir, "base.list"), `${link}\n`)
+      assert.include(argvOf(allowed, p2023).join(" "), `--mount-file ${link}`)
+    })
+
+    it("--cli-protocol takes only 2021 or 2023", () => {
+      refused(host({ env: npu("ASCEND_VISIBLE_DEVICES=0") }), /--cli-protocol takes 2021 or 2023, not "2022"/, {
+        args: ["--cli-protocol", "2022"]
+      })
     })
   })
 }

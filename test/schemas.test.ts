@@ -109,7 +109,9 @@ describe("env", () => {
     assert.deepStrictEqual(Option.getOrThrow(Result.getOrThrow(r)), {
       devices: [1],
       mountLists: ["base"],
-      options: ["NODRV", "VIRTUAL"]
+      options: ["NODRV", "VIRTUAL"],
+      allowLink: false,
+      disableUbMount: false
     })
   })
 })

@@ -133,7 +133,9 @@ describe("EnvDecoder", () => {
       assert.deepStrictEqual(Option.getOrThrow(request), {
         devices: [0, 1, 2],
         mountLists: ["base", "extra"],
-        options: ["VIRTUAL"]
+        options: ["VIRTUAL"],
+        allowLink: false,
+        disableUbMount: false
       })
     })
   )

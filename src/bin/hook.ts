@@ -48,7 +48,8 @@ const main = (loadAdmin: () => Promise<typeof import("./admin.ts")>): number | P
     configDir: resolveFrom(cwd, inv.configDir ?? DEFAULT_CONFIG_DIR),
     cliPath: inv.cliPath === undefined ? joinPath(selfDir(), CLI_NAME) : resolveFrom(cwd, inv.cliPath),
     statePath: inv.statePath === undefined ? STDIN_PATH : resolveFrom(cwd, inv.statePath),
-    uid: process.getuid?.() ?? 0
+    uid: process.getuid?.() ?? 0,
+    protocol: inv.cliProtocol ?? "2021"
   })
   let printed = false
   const exec = inv.dryRun

@@ -5,9 +5,20 @@ import { quote } from "./Text.ts"
 export const VISIBLE_DEVICES = "ASCEND_VISIBLE_DEVICES"
 export const RUNTIME_MOUNTS = "ASCEND_RUNTIME_MOUNTS"
 export const RUNTIME_OPTIONS = "ASCEND_RUNTIME_OPTIONS"
+/** Read with the 2023 protocol only: whether the CLI may mount symbolic links (`True`/`False`). */
+export const ALLOW_LINK = "ASCEND_ALLOW_LINK"
+/** Read with the 2023 protocol only: `True` leaves out the UB fabric's driver list (Ascend 950 / A5 hosts). */
+export const DISABLE_UB_MOUNT = "DISABLE_UB_MOUNT"
+/** The value of ASCEND_VISIBLE_DEVICES that means "no NPU" (upstream's wrapper and device plugin use it). */
+export const NO_DEVICES = "void"
 
 /** One of the variables. */
-export type AscendVariable = typeof VISIBLE_DEVICES | typeof RUNTIME_MOUNTS | typeof RUNTIME_OPTIONS
+export type AscendVariable =
+  | typeof VISIBLE_DEVICES
+  | typeof RUNTIME_MOUNTS
+  | typeof RUNTIME_OPTIONS
+  | typeof ALLOW_LINK
+  | typeof DISABLE_UB_MOUNT
 
 /** A runtime option the native CLI understands. */
 export type RuntimeOption = "NODRV" | "VIRTUAL"
@@ -20,6 +31,10 @@ export interface AscendRequest {
   readonly mountLists: ReadonlyArray<string>
   /** Options in the canonical order NODRV, VIRTUAL. */
   readonly options: ReadonlyArray<RuntimeOption>
+  /** ASCEND_ALLOW_LINK=True (2023 protocol; always false with 2021, whose CLI has no such option). */
+  readonly allowLink: boolean
+  /** DISABLE_UB_MOUNT=True (2023 protocol; always false with 2021). */
+  readonly disableUbMount: boolean
 }
 
 /** Why a value of one of the variables was refused. */

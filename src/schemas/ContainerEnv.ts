@@ -1,10 +1,14 @@
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
+import type { CliProtocol } from "../HookConfig.ts"
 import { Limits } from "../Limits.ts"
 import {
+  ALLOW_LINK,
   type AscendRequest,
   type AscendVariable,
+  DISABLE_UB_MOUNT,
   EnvError,
+  NO_DEVICES,
   RUNTIME_MOUNTS,
   RUNTIME_OPTIONS,
   VISIBLE_DEVICES
@@ -36,16 +40,41 @@ const bounded = (variable: AscendVariable, value: string): Result.Result<string,
       )
     : Result.succeed(value)
 
+/** `True` is true; unset, empty or `False` is false; anything else is refused (upstream's rule, exact case). */
+export const parseTrueFalse = (
+  variable: AscendVariable,
+  value: string | undefined
+): Result.Result<boolean, EnvError> =>
+  value === "True"
+    ? Result.succeed(true)
+    : value === undefined || value === "" || value === "False"
+      ? Result.succeed(false)
+      : Result.fail(
+          new EnvError({ variable, reason: "BadItem", item: value, detail: "is neither True nor False (exact case)" })
+        )
+
+/** True when ASCEND_VISIBLE_DEVICES asks for no NPU: unset, blank, or `void`. */
+export const asksForNothing = (visible: string | undefined): boolean =>
+  visible === undefined || trimSpace(visible) === "" || trimSpace(visible) === NO_DEVICES
+
 /**
- * Decodes what a container asks for from its env. None: not an NPU container (ASCEND_VISIBLE_DEVICES unset
- * or blank), so nothing else is read. All three values are checked before any file is touched.
+ * Decodes what a container asks for from its env. None: not an NPU container (ASCEND_VISIBLE_DEVICES unset,
+ * blank or `void`), so nothing else is read. Every value is checked before any file is touched; with the
+ * 2023 protocol also ASCEND_ALLOW_LINK and DISABLE_UB_MOUNT (the 2021 CLI knows neither, so they are not read).
  */
-export const decodeAscendEnv = (env: ReadonlyArray<string>): Result.Result<Option.Option<AscendRequest>, EnvError> =>
+export const decodeAscendEnv = (
+  env: ReadonlyArray<string>,
+  protocol: CliProtocol = "2021"
+): Result.Result<Option.Option<AscendRequest>, EnvError> =>
   Result.gen(function* () {
     const visible = lookupEnv(env, VISIBLE_DEVICES)
-    if (visible === undefined || trimSpace(visible) === "") return Option.none()
-    const devices = yield* parseDeviceList(yield* bounded(VISIBLE_DEVICES, visible))
+    if (asksForNothing(visible)) return Option.none()
+    const devices = yield* parseDeviceList(yield* bounded(VISIBLE_DEVICES, visible!))
     const mountLists = yield* parseMountListNames(yield* bounded(RUNTIME_MOUNTS, lookupEnv(env, RUNTIME_MOUNTS) ?? ""))
     const options = yield* parseRuntimeOptions(yield* bounded(RUNTIME_OPTIONS, lookupEnv(env, RUNTIME_OPTIONS) ?? ""))
-    return Option.some({ devices, mountLists, options })
+    if (protocol === "2021")
+      return Option.some({ devices, mountLists, options, allowLink: false, disableUbMount: false })
+    const allowLink = yield* parseTrueFalse(ALLOW_LINK, lookupEnv(env, ALLOW_LINK))
+    const disableUbMount = yield* parseTrueFalse(DISABLE_UB_MOUNT, lookupEnv(env, DISABLE_UB_MOUNT))
+    return Option.some({ devices, mountLists, options, allowLink, disableUbMount })
   })

@@ -1,4 +1,5 @@
 import * as Result from "effect/Result"
+import type { CliProtocol } from "../HookConfig.ts"
 
 /** How the hook was invoked: the hook entry's `args`, set by an installer, never by the container. */
 export interface Invocation {
@@ -7,6 +8,7 @@ export interface Invocation {
   readonly cliPath?: string
   readonly statePath?: string
   readonly logFile?: string
+  readonly cliProtocol?: CliProtocol
   readonly dryRun: boolean
   /** A subcommand's own arguments. */
   readonly rest?: ReadonlyArray<string>
@@ -16,7 +18,8 @@ export interface Invocation {
 export const SUBCOMMANDS = ["explain", "install", "uninstall", "cdi", "doctor"] as const
 export type Subcommand = (typeof SUBCOMMANDS)[number]
 
-export const USAGE = `usage: ascend-docker-hook [--config-dir DIR] [--cli PATH] [--state FILE] [--log FILE] [--dry-run] [--help] [--version]
+export const USAGE = `usage: ascend-docker-hook [--config-dir DIR] [--cli PATH] [--cli-protocol 2021|2023] [--state FILE] [--log FILE]
+                          [--dry-run] [--help] [--version]
        ascend-docker-hook explain --bundle DIR [--config-dir DIR] [--cli PATH]
        ascend-docker-hook install|uninstall [--runtime docker|containerd|crio|podman]... [--dry-run] (see install --help)
        ascend-docker-hook cdi generate|list ...  (see cdi --help)
@@ -27,6 +30,8 @@ driver mounts the container asks for (ASCEND_VISIBLE_DEVICES, ASCEND_RUNTIME_MOU
 
   --config-dir DIR  mount lists <DIR>/<name>.list (default /etc/ascend-docker-runtime.d)
   --cli PATH        the native CLI (default: ascend-docker-cli next to this hook)
+  --cli-protocol P  the CLI's generation: 2021 (default; --devices, as the seed) or 2023 (every CLI since
+                    March 2023: no --devices, --allow-link from ASCEND_ALLOW_LINK; the wrapper adds the nodes)
   --state FILE      read the container state from FILE instead of stdin
   --log FILE        append one line per run to FILE (mode 0640, rotated at 2 MiB, 2 kept);
                     the Ascend default is /var/log/ascend-docker-runtime/hook-run.log
@@ -38,7 +43,8 @@ const VALUE_FLAGS = {
   "--config-dir": "configDir",
   "--cli": "cliPath",
   "--state": "statePath",
-  "--log": "logFile"
+  "--log": "logFile",
+  "--cli-protocol": "cliProtocol"
 } as const
 
 /** Parses the hook's own arguments (`--flag value` or `--flag=value`); an unknown one is an error. */
@@ -62,6 +68,12 @@ export const parseInvocation = (args: ReadonlyArray<string>): Result.Result<Invo
       const key = VALUE_FLAGS[flag as keyof typeof VALUE_FLAGS]
       const value = eq === -1 ? args[++i] : arg.slice(eq + 1)
       if (value === undefined || value === "") return Result.fail(`${flag} needs a value`)
+      if (key === "cliProtocol") {
+        if (value !== "2021" && value !== "2023")
+          return Result.fail(`--cli-protocol takes 2021 or 2023, not ${JSON.stringify(value)}`)
+        out.cliProtocol = value
+        continue
+      }
       out[key] = value
       continue
     }

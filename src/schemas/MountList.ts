@@ -6,7 +6,15 @@ import { quote, trimSpace } from "./Text.ts"
 
 /** Why a mount list, or the paths it names, could not be used. */
 export class MountError extends Data.TaggedError("MountError")<{
-  readonly reason: "NotFound" | "NotRegular" | "Unreadable" | "TooLarge" | "TooManyLines" | "BadLine" | "TooManyMounts"
+  readonly reason:
+    | "NotFound"
+    | "NotRegular"
+    | "Unreadable"
+    | "TooLarge"
+    | "TooManyLines"
+    | "BadLine"
+    | "TooManyMounts"
+    | "Symlink"
   readonly path: string
   /** 1-based line of the list (not `line`: JavaScriptCore puts its own `line` on every Error). */
   readonly lineNumber?: number

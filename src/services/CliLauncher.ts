@@ -2,7 +2,7 @@ import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { HookConfig } from "../HookConfig.ts"
+import { type CliProtocol, HookConfig } from "../HookConfig.ts"
 import { Limits } from "../Limits.ts"
 import { Exec, type ExecError } from "../platform/Exec.ts"
 import type { RuntimeOption } from "../schemas/AscendEnv.ts"
@@ -24,7 +24,10 @@ export class LaunchError extends Data.TaggedError("LaunchError")<{
 
 /** Everything the CLI is told. */
 export interface LaunchRequest {
+  /** For the 2021 CLI's --devices; the 2023 CLI gets none (the wrapper adds the nodes). */
   readonly devices: ReadonlyArray<number>
+  /** The 2023 CLI's --allow-link. */
+  readonly allowLink?: boolean
   readonly pid: number
   readonly rootfs: string
   readonly mounts: ResolvedMounts
@@ -32,12 +35,21 @@ export interface LaunchRequest {
 }
 
 /**
- * The CLI's argv, exactly as the seed builds it:
- * `<cli> --devices 0,1 --pid P --rootfs R [--mount-file F]... [--mount-dir D]... [--options O]`.
+ * The CLI's argv. 2021, exactly as the seed builds it:
+ * `<cli> --devices 0,1 --pid P --rootfs R [--mount-file F]... [--mount-dir D]... [--options O]`;
+ * 2023, as today's hook builds it:
+ * `<cli> --allow-link True|False --pid P --rootfs R [--mount-file F]... [--mount-dir D]... [--options O]`.
  */
-export const buildArgv = (cliPath: string, request: LaunchRequest): ReadonlyArray<string> => {
-  const argv = [cliPath, "--devices", formatDeviceList(request.devices), "--pid", String(request.pid)]
-  argv.push("--rootfs", request.rootfs)
+export const buildArgv = (
+  cliPath: string,
+  request: LaunchRequest,
+  protocol: CliProtocol = "2021"
+): ReadonlyArray<string> => {
+  const argv =
+    protocol === "2021"
+      ? [cliPath, "--devices", formatDeviceList(request.devices)]
+      : [cliPath, "--allow-link", request.allowLink === true ? "True" : "False"]
+  argv.push("--pid", String(request.pid), "--rootfs", request.rootfs)
   for (const f of request.mounts.files) argv.push("--mount-file", f)
   for (const d of request.mounts.dirs) argv.push("--mount-dir", d)
   if (request.options.length > 0) argv.push("--options", request.options.join(","))
@@ -81,7 +93,7 @@ export class CliLauncher extends Context.Service<
     Effect.gen(function* () {
       const trust = yield* FileTrust
       const exec = yield* Exec
-      const { cliPath } = yield* HookConfig
+      const { cliPath, protocol } = yield* HookConfig
       return CliLauncher.of({
         prepare: Effect.fn("CliLauncher.prepare")(function* (request: LaunchRequest) {
           const problem = absolutePathProblem(cliPath)
@@ -89,7 +101,7 @@ export class CliLauncher extends Context.Service<
             return yield* new LaunchError({ reason: "BadCliPath", detail: `CLI path ${quote(cliPath)} ${problem}` })
           }
           yield* trust.file(cliPath, "CLI", { executable: true })
-          const argv = buildArgv(cliPath, request)
+          const argv = buildArgv(cliPath, request, protocol)
           const bad = checkArgv(argv)
           if (bad !== undefined) return yield* bad
           return argv

@@ -2,6 +2,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
+import { HookConfig } from "../HookConfig.ts"
 import { type AscendRequest, EnvError } from "../schemas/AscendEnv.ts"
 import { decodeAscendEnv } from "../schemas/ContainerEnv.ts"
 
@@ -15,11 +16,13 @@ export class EnvDecoder extends Context.Service<
     readonly decode: (env: ReadonlyArray<string>) => Effect.Effect<Option.Option<AscendRequest>, EnvError>
   }
 >()("ascend-docker-hook/EnvDecoder") {
-  /** Pure: the parsing lives in src/schemas, this only lifts it into Effect. */
-  static readonly layer = Layer.succeed(
+  /** Pure: the parsing lives in src/schemas, this only lifts it into Effect, for the configured protocol. */
+  static readonly layer = Layer.effect(
     EnvDecoder,
-    EnvDecoder.of({
-      decode: (env) => Effect.fromResult(decodeAscendEnv(env))
-    })
+    Effect.map(HookConfig, ({ protocol }) =>
+      EnvDecoder.of({
+        decode: (env) => Effect.fromResult(decodeAscendEnv(env, protocol))
+      })
+    )
   )
 }

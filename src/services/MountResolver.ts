@@ -25,16 +25,32 @@ export interface MountDecision extends MountListEntry {
   readonly why?: string
 }
 
+/** How mount sources are judged. */
+export interface ResolveOptions {
+  /** False: a source that is a symbolic link is refused (default true: links are mounted as what they lead to). */
+  readonly allowLinks?: boolean
+}
+
 /** Stage 4: turns mount-list names into `--mount-file` and `--mount-dir` paths. */
 export class MountResolver extends Context.Service<
   MountResolver,
   {
-    /** Every line's fate, in order; fails on a bad dir, list or line, or too many mounts. */
+    /**
+     * Every line's fate, in order; fails on a bad dir, list or line, or too many mounts. With
+     * `allowLinks: false` (the 2023 CLI without ASCEND_ALLOW_LINK=True) a path that is a symbolic link is
+     * refused here, naming it, rather than by the CLI after the container has started to be made.
+     */
     readonly inspect: (
-      names: ReadonlyArray<string>
+      names: ReadonlyArray<string>,
+      options?: ResolveOptions
     ) => Effect.Effect<ReadonlyArray<MountDecision>, MountError | TrustError>
     /** The files and dirs to mount. */
-    readonly resolve: (names: ReadonlyArray<string>) => Effect.Effect<ResolvedMounts, MountError | TrustError>
+    readonly resolve: (
+      names: ReadonlyArray<string>,
+      options?: ResolveOptions
+    ) => Effect.Effect<ResolvedMounts, MountError | TrustError>
+    /** Whether `<configDir>/<name>.list` exists (anything there counts; reading it is checked as usual). */
+    readonly hasList: (name: string) => Effect.Effect<boolean>
   }
 >()("ascend-docker-hook/MountResolver") {
   /** Reads `<configDir>/<name>.list` through FileSystem, each checked by FileTrust before it is read. */
@@ -66,19 +82,24 @@ export class MountResolver extends Context.Service<
         return yield* Effect.fromResult(parseMountList(read.text, path))
       })
 
-      const classify = (entry: MountListEntry) =>
-        fs.stat(entry.path).pipe(
+      const classify = (entry: MountListEntry, allowLinks: boolean) =>
+        fs[allowLinks ? "stat" : "lstat"](entry.path).pipe(
           Effect.map((st) =>
-            st.type === "File" || st.type === "Socket"
-              ? ({ outcome: "file" } as const)
-              : st.type === "Directory"
-                ? ({ outcome: "dir" } as const)
-                : ({ outcome: "skipped", why: `is a ${st.type}` } as const)
+            st.type === "SymbolicLink"
+              ? ({ outcome: "link" } as const)
+              : st.type === "File" || st.type === "Socket"
+                ? ({ outcome: "file" } as const)
+                : st.type === "Directory"
+                  ? ({ outcome: "dir" } as const)
+                  : ({ outcome: "skipped", why: `is a ${st.type}` } as const)
           ),
           Effect.orElseSucceed(() => ({ outcome: "skipped", why: "does not exist or cannot be inspected" }) as const)
         )
 
-      const inspect = Effect.fn("MountResolver.inspect")(function* (names: ReadonlyArray<string>) {
+      const inspect = Effect.fn("MountResolver.inspect")(function* (
+        names: ReadonlyArray<string>,
+        options?: ResolveOptions
+      ) {
         yield* trust.directory(configDir, "config dir")
         const seen = new Set<string>()
         const decisions: Array<MountDecision> = []
@@ -91,7 +112,15 @@ export class MountResolver extends Context.Service<
               decisions.push({ ...entry, list, outcome: "duplicate" })
               continue
             }
-            const decision = yield* classify(entry)
+            const decision = yield* classify(entry, options?.allowLinks !== false)
+            if (decision.outcome === "link") {
+              return yield* new MountError({
+                reason: "Symlink",
+                path: list,
+                lineNumber: entry.line,
+                detail: `${entry.path} is a symbolic link, which the CLI refuses unless the container sets ASCEND_ALLOW_LINK=True`
+              })
+            }
             if (decision.outcome !== "skipped") seen.add(entry.path)
             const over =
               decision.outcome === "file" && ++files > Limits.mountFiles
@@ -111,8 +140,13 @@ export class MountResolver extends Context.Service<
 
       return MountResolver.of({
         inspect,
-        resolve: (names) =>
-          Effect.map(inspect(names), (decisions) => ({
+        hasList: (name) =>
+          fs.lstat(joinPath(configDir, `${name}.list`)).pipe(
+            Effect.as(true),
+            Effect.orElseSucceed(() => false)
+          ),
+        resolve: (names, options) =>
+          Effect.map(inspect(names, options), (decisions) => ({
             files: decisions.filter((d) => d.outcome === "file").map((d) => d.path),
             dirs: decisions.filter((d) => d.outcome === "dir").map((d) => d.path)
           }))

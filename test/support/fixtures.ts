@@ -67,19 +67,25 @@ export const trustedBase = (): string => {
   throw new Error(`no trusted base directory among ${candidates.join(", ")}`)
 }
 
-/** The compiled recording CLI, built once by the global setup. */
-export const recordingCli = (): string => path.join(trustedBase(), "bin", "ascend-docker-cli")
+/** The CLI generations: 2021 (the seed's, with --devices) and 2023 (today's six options, no --devices). */
+export type CliProtocol = "2021" | "2023"
 
-/** Compiles test/support/recording-cli.c next to nothing else, mode 0755. */
-export const buildRecordingCli = (): string => {
-  const out = recordingCli()
-  fs.mkdirSync(path.dirname(out), { recursive: true, mode: 0o755 })
-  fs.chmodSync(path.dirname(out), 0o755)
-  const tmp = `${out}.${process.pid}`
-  execFileSync("gcc", ["-O2", "-Wall", "-o", tmp, path.join(ROOT, "test/support/recording-cli.c")])
-  fs.chmodSync(tmp, 0o755)
-  fs.renameSync(tmp, out)
-  return out
+/** The compiled recording CLI of a generation, built once by the global setup (each alone in its dir). */
+export const recordingCli = (protocol: CliProtocol = "2021"): string =>
+  path.join(trustedBase(), protocol === "2021" ? "bin" : "bin-2023", "ascend-docker-cli")
+
+/** Compiles test/support/recording-cli.c for both generations, mode 0755. */
+export const buildRecordingCli = (): void => {
+  for (const protocol of ["2021", "2023"] as const) {
+    const out = recordingCli(protocol)
+    fs.mkdirSync(path.dirname(out), { recursive: true, mode: 0o755 })
+    fs.chmodSync(path.dirname(out), 0o755)
+    const tmp = `${out}.${process.pid}`
+    const define = protocol === "2023" ? ["-DCLI_2023"] : []
+    execFileSync("gcc", ["-O2", "-Wall", ...define, "-o", tmp, path.join(ROOT, "test/support/recording-cli.c")])
+    fs.chmodSync(tmp, 0o755)
+    fs.renameSync(tmp, out)
+  }
 }
 
 /** A fresh, trusted scratch directory for one test; removed by the caller's cleanup. */
