@@ -310,15 +310,21 @@ describe.runIf(canRun)("ascend-docker-runtime, the wrapper, under runc", () => {
     })
   }
 
-  it("a container without NPUs is passed through untouched", () => {
-    const id = nextId()
-    const bundle = plainBundle([], id)
-    const before = fs.readFileSync(path.join(bundle, "config.json"))
-    const run = wrapper(id, bundle)
-    assert.strictEqual(run.status, 0, run.stderr)
-    assert.include(run.stdout, `MARKER-${id}`)
-    assert.isUndefined(run.record)
-    assert.isTrue(fs.readFileSync(path.join(bundle, "config.json")).equals(before))
+  it("a container without NPUs (or with ASCEND_VISIBLE_DEVICES=void) gets only the mark, every other byte kept", () => {
+    for (const env of [[], ["ASCEND_VISIBLE_DEVICES=void"]]) {
+      const id = nextId()
+      const bundle = plainBundle(env, id)
+      const before = fs.readFileSync(path.join(bundle, "config.json"), "utf8")
+      const run = wrapper(id, bundle)
+      assert.strictEqual(run.status, 0, run.stderr)
+      assert.include(run.stdout, `MARKER-${id}`)
+      assert.isUndefined(run.record)
+      const after = fs.readFileSync(path.join(bundle, "config.json"), "utf8")
+      const expected = JSON.parse(before)
+      expected.process.env.push("ASCEND_DOCKER_RUNTIME=True")
+      assert.deepStrictEqual(JSON.parse(after), expected)
+      assert.strictEqual(after.length, before.length + ',"ASCEND_DOCKER_RUNTIME=True"'.length, "only the mark was added")
+    }
   })
 
   it("a corrupt config.json is refused with nothing written and no container", () => {
@@ -327,10 +333,10 @@ describe.runIf(canRun)("ascend-docker-runtime, the wrapper, under runc", () => {
     const text = `${fs.readFileSync(path.join(bundle, "config.json"), "utf8").slice(0, -20)}`
     fs.writeFileSync(path.join(bundle, "config.json"), text)
     const run = wrapper(id, bundle)
-    assert.strictEqual(run.status, 1)
+    assert.strictEqual(run.status, 1, run.stderr)
     assert.match(
       run.stderr,
-      /^ascend-docker-runtime: OCI config .*config.json: cannot be parsed, left untouched: invalid JSON[^\n]*\n$/
+      /^ascend-docker-runtime: OCI config .*config.json: invalid JSON: [^\n]*\n$/
     )
     assert.strictEqual(fs.readFileSync(path.join(bundle, "config.json"), "utf8"), text)
     assert.deepStrictEqual(fs.readdirSync(bundle).sort(), ["config.json"])

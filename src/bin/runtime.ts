@@ -1,8 +1,9 @@
 import { errorLine } from "../ErrorLine.ts"
+import { CLI_NAME, DEFAULT_CONFIG_DIR } from "../HookConfig.ts"
 import { replaceProcess } from "../platform/execve.ts"
 import { selfDir } from "../platform/Self.ts"
 import { withoutLoaderVariables } from "../schemas/LoaderEnv.ts"
-import { basenameOf, joinPath, resolveFrom } from "../schemas/Paths.ts"
+import { basenameOf, dirnameOf, joinPath, resolveFrom } from "../schemas/Paths.ts"
 import { parseRuncArgs } from "../wrapper/RuncArgs.ts"
 
 /**
@@ -15,6 +16,11 @@ import { parseRuncArgs } from "../wrapper/RuncArgs.ts"
  *   ASCEND_DOCKER_RUNTIME_RUNC       the real runc (default: `runc` on PATH, then the usual sbin/bin dirs)
  *   ASCEND_DOCKER_RUNTIME_HOOK       the hook (default: ascend-docker-hook next to this program)
  *   ASCEND_DOCKER_RUNTIME_HOOK_ARGS  extra arguments for the hook, separated by spaces
+ *   ASCEND_DOCKER_RUNTIME_MODE       hook (default) or cdi (no hook, no CLI: the CDI edits applied here)
+ *   ASCEND_DOCKER_RUNTIME_CLI_PROTOCOL  2021 or 2023 (default: detected from the CLI next to the hook)
+ *   ASCEND_DOCKER_RUNTIME_DEV_ROOT   where the device nodes are (default /dev)
+ *   ASCEND_DOCKER_RUNTIME_CONFIG_DIR the mount lists' dir (default /etc/ascend-docker-runtime.d; passed
+ *                                    on to the hook as --config-dir when set)
  */
 const PROGRAM = "ascend-docker-runtime"
 const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -48,17 +54,37 @@ const main = (): number => {
   const runcEnv = withoutLoaderVariables(env)
   const command = parseRuncArgs(args)
   if (command.command === "create" || command.command === "run") {
-    const { prepareBundle } = require("../wrapper/WrapperMain.ts") as typeof import("../wrapper/WrapperMain.ts")
+    const mode = env.ASCEND_DOCKER_RUNTIME_MODE || "hook"
+    if (mode !== "hook" && mode !== "cdi") {
+      fs.writeSync(2, errorLine(`ASCEND_DOCKER_RUNTIME_MODE must be hook or cdi, not ${JSON.stringify(mode)}`, PROGRAM))
+      return 1
+    }
+    const protocol = env.ASCEND_DOCKER_RUNTIME_CLI_PROTOCOL || undefined
+    if (protocol !== undefined && protocol !== "2021" && protocol !== "2023") {
+      const line = `ASCEND_DOCKER_RUNTIME_CLI_PROTOCOL must be 2021 or 2023, not ${JSON.stringify(protocol)}`
+      fs.writeSync(2, errorLine(line, PROGRAM))
+      return 1
+    }
+    const cwd = process.cwd()
     const hookPath = env.ASCEND_DOCKER_RUNTIME_HOOK || joinPath(selfDir(), "ascend-docker-hook")
+    const configDir = env.ASCEND_DOCKER_RUNTIME_CONFIG_DIR || undefined
+    const { prepareBundle } = require("../wrapper/WrapperMain.ts") as typeof import("../wrapper/WrapperMain.ts")
     const failure = prepareBundle({
-      bundle: resolveFrom(process.cwd(), command.bundle ?? "."),
+      bundle: resolveFrom(cwd, command.bundle ?? "."),
+      mode,
+      devRoot: resolveFrom(cwd, env.ASCEND_DOCKER_RUNTIME_DEV_ROOT || "/dev"),
+      configDir: resolveFrom(cwd, configDir ?? DEFAULT_CONFIG_DIR),
+      configDirGiven: configDir !== undefined,
+      protocol,
       hook: {
         path: hookPath,
         args: [
           basenameOf(hookPath),
           ...(env.ASCEND_DOCKER_RUNTIME_HOOK_ARGS ?? "").split(/\s+/).filter((a) => a !== "")
         ]
-      }
+      },
+      cliPath: joinPath(dirnameOf(hookPath), CLI_NAME),
+      uid: process.getuid?.() ?? 0
     })
     if (failure !== undefined) {
       fs.writeSync(2, errorLine(failure, PROGRAM))

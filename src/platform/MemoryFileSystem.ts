@@ -7,18 +7,28 @@ import { readAllocWith } from "./readAlloc.ts"
 
 /** A node of the in-memory tree: what a test wants the host to look like. */
 export type MemoryNode =
-  | { readonly type: "File"; readonly content: Uint8Array; readonly mode: number; readonly uid: number }
-  | { readonly type: "Directory"; readonly mode: number; readonly uid: number }
-  | { readonly type: "SymbolicLink"; readonly target: string; readonly uid: number }
+  | {
+      readonly type: "File"
+      readonly content: Uint8Array
+      readonly mode: number
+      readonly uid: number
+      readonly gid?: number
+    }
+  | { readonly type: "Directory"; readonly mode: number; readonly uid: number; readonly gid?: number }
+  | { readonly type: "SymbolicLink"; readonly target: string; readonly uid: number; readonly gid?: number }
   | {
       readonly type: "Socket" | "CharacterDevice" | "BlockDevice" | "FIFO"
       readonly mode: number
       readonly uid: number
+      readonly gid?: number
+      /** A device's number (major and minor as the kernel packs them). */
+      readonly rdev?: bigint
     }
 
 interface Owner {
   readonly mode?: number
   readonly uid?: number
+  readonly gid?: number
 }
 
 /** A regular file (default mode 0644, owner root). */
@@ -26,7 +36,8 @@ export const file = (content: string | Uint8Array, o: Owner = {}): MemoryNode =>
   type: "File",
   content: typeof content === "string" ? new TextEncoder().encode(content) : content,
   mode: o.mode ?? 0o644,
-  uid: o.uid ?? 0
+  uid: o.uid ?? 0,
+  ...(o.gid === undefined ? {} : { gid: o.gid })
 })
 /** A directory (default mode 0755, owner root); parents of any node are made as these. */
 export const dir = (o: Owner = {}): MemoryNode => ({ type: "Directory", mode: o.mode ?? 0o755, uid: o.uid ?? 0 })
@@ -41,6 +52,19 @@ export const special = (type: "Socket" | "CharacterDevice" | "BlockDevice" | "FI
   type,
   mode: o.mode ?? 0o666,
   uid: o.uid ?? 0
+})
+
+/** A character device `major:minor`, packed as Linux packs a dev_t. */
+export const charDevice = (major: number, minor: number, o: Owner = {}): MemoryNode => ({
+  type: "CharacterDevice",
+  mode: o.mode ?? 0o666,
+  uid: o.uid ?? 0,
+  ...(o.gid === undefined ? {} : { gid: o.gid }),
+  rdev:
+    (BigInt(minor) & 0xffn) |
+    ((BigInt(major) & 0xfffn) << 8n) |
+    ((BigInt(minor) & ~0xffn) << 12n) |
+    ((BigInt(major) & ~0xfffn) << 32n)
 })
 
 const S_IF: Record<MemoryNode["type"], number> = {
@@ -128,8 +152,8 @@ export const make = (tree: Readonly<Record<string, MemoryNode>>): FileSystem.Fil
     mode: S_IF[node.type] | (node.type === "SymbolicLink" ? 0o777 : node.mode),
     nlink: Option.some(1n),
     uid: Option.some(node.uid),
-    gid: Option.some(0),
-    rdev: Option.none(),
+    gid: Option.some(node.gid ?? 0),
+    rdev: "rdev" in node && node.rdev !== undefined ? Option.some(node.rdev) : Option.none(),
     size: BigInt(node.type === "File" ? node.content.length : 0) as FileSystem.File.Info["size"],
     blksize: Option.none(),
     blocks: Option.none()
@@ -245,6 +269,10 @@ export const make = (tree: Readonly<Record<string, MemoryNode>>): FileSystem.Fil
             }
           })
       ),
+    chown: (path, uid, gid) =>
+      Effect.flatMap(lookup("chown", path, true), ([real, node]) =>
+        Effect.sync(() => void nodes.set(real, { ...node, uid, gid }))
+      ),
     chmod: (path, mode) =>
       Effect.flatMap(lookup("chmod", path, true), ([real, node]) =>
         Effect.sync(() => void nodes.set(real, node.type === "SymbolicLink" ? node : { ...node, mode: mode & 0o7777 }))
@@ -315,7 +343,9 @@ export const make = (tree: Readonly<Record<string, MemoryNode>>): FileSystem.Fil
       Effect.flatMap(lookup("open", path, options?.noFollow !== true), ([, node]) =>
         node.type === "SymbolicLink"
           ? Effect.fail(error("BadResource", "open", path, "too many levels of links (O_NOFOLLOW)"))
-          : Effect.map(contentOf("open", path, node), (content) => makeFile(node, content))
+          : node.type === "Directory"
+            ? Effect.succeed(makeFile(node, new Uint8Array())) // as open(2) O_RDONLY on a dir: for fsync
+            : Effect.map(contentOf("open", path, node), (content) => makeFile(node, content))
       )
   })
 }

@@ -1,26 +1,135 @@
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as FileSystem from "effect/FileSystem"
 import * as Layer from "effect/Layer"
-import { HOOK_ENV } from "../HookConfig.ts"
+import * as Option from "effect/Option"
+import { type CliProtocol, HookConfig } from "../HookConfig.ts"
 import { failureMessage } from "../platform/NodePlatform.ts"
 import * as SyncFileSystem from "../platform/SyncFileSystem.ts"
-import { HookInjector, WrapperConfig } from "./HookInjector.ts"
+import { VISIBLE_DEVICES } from "../schemas/AscendEnv.ts"
+import { asksForNothing, lookupEnv } from "../schemas/ContainerEnv.ts"
+import { DeviceNodes } from "../services/DeviceNodes.ts"
+import { EnvDecoder } from "../services/EnvDecoder.ts"
+import { FileTrust } from "../services/FileTrust.ts"
+import { MountResolver } from "../services/MountResolver.ts"
+import { SpecParser } from "../services/SpecParser.ts"
+import { BundleEditor } from "./BundleEditor.ts"
+import { type ContainerEdits, DRIVER_LIB_DIRS, npuEdits } from "./ContainerEdits.ts"
 
-/** What the wrapper needs to edit one bundle: where it is and which hook to add. */
-export interface BundleRequest {
+/** How the wrapper gives a container its NPUs. */
+export type WrapperMode = "hook" | "cdi"
+
+/** The wrapper's settings, from its own env (the daemon's, set by the admin), never from a container. */
+export interface WrapperSettings {
   readonly bundle: string
+  /** `hook` (default): add the prestart hook (and, for the 2023 CLI, the device nodes); `cdi`: apply the CDI edits, no hook. */
+  readonly mode: WrapperMode
+  /** Where the host's device nodes are (default /dev). */
+  readonly devRoot: string
+  /** The mount lists' dir; passed on to the hook as --config-dir when `configDirGiven`. */
+  readonly configDir: string
+  readonly configDirGiven: boolean
+  /** Set by ASCEND_DOCKER_RUNTIME_CLI_PROTOCOL; else detected from the CLI next to the hook. */
+  readonly protocol: CliProtocol | undefined
+  /** The hook to add, and the CLI next to it (whose option table tells the protocol). */
   readonly hook: { readonly path: string; readonly args: ReadonlyArray<string> }
+  readonly cliPath: string
+  readonly uid: number
+}
+
+/** Bytes of a CLI read to find its option table; the real one is ~1 MB. */
+const CLI_SCAN_BYTES = 64 * 1024 * 1024
+const ALLOW_LINK_OPTION = new TextEncoder().encode("allow-link")
+
+/** Whether `bytes` holds `needle`. */
+const contains = (bytes: Uint8Array, needle: Uint8Array): boolean => {
+  const first = needle[0]!
+  for (let i = bytes.indexOf(first); i !== -1 && i <= bytes.length - needle.length; i = bytes.indexOf(first, i + 1)) {
+    let j = 1
+    while (j < needle.length && bytes[i + j] === needle[j]) j++
+    if (j === needle.length) return true
+  }
+  return false
 }
 
 /**
- * The wrapper's work on `create`/`run`, loaded only for those: edits the bundle's config.json on the host
- * filesystem. Returns undefined when runc may go ahead, else the one-line reason it must not.
+ * The protocol of the CLI at `cliPath`: 2023 when its option table names `allow-link` (every CLI shipped
+ * since March 2023), else 2021 (the seed's). A missing or unreadable CLI counts as 2021: the hook then fails
+ * with its own clear line.
  */
-export const prepareBundle = (request: BundleRequest): string | undefined => {
-  const config = Layer.succeed(WrapperConfig, { hook: { ...request.hook, env: HOOK_ENV } })
-  const layer = HookInjector.layer.pipe(Layer.provide(Layer.mergeAll(SyncFileSystem.layer, config)))
-  const exit = Effect.runSyncExit(
-    HookInjector.use((injector) => injector.inject(request.bundle)).pipe(Effect.provide(layer))
+export const detectProtocol = (fs: FileSystem.FileSystem, cliPath: string): Effect.Effect<CliProtocol> =>
+  fs.stat(cliPath).pipe(
+    Effect.flatMap((st) =>
+      st.type === "File" && Number(st.size) <= CLI_SCAN_BYTES ? fs.readFile(cliPath) : Effect.succeed(new Uint8Array())
+    ),
+    Effect.map((bytes): CliProtocol => (contains(bytes, ALLOW_LINK_OPTION) ? "2023" : "2021")),
+    Effect.orElseSucceed((): CliProtocol => "2021")
   )
+
+/** The hook's args as the wrapper registers it: its own, then the config dir and protocol it must use. */
+const hookArgs = (settings: WrapperSettings, protocol: CliProtocol): ReadonlyArray<string> => [
+  ...settings.hook.args,
+  ...(settings.configDirGiven ? ["--config-dir", settings.configDir] : []),
+  ...(protocol === "2023" ? ["--cli-protocol", "2023"] : [])
+]
+
+/**
+ * The wrapper's work on `create`/`run`, loaded only for those. Decides "NPU or not" with SpecParser and
+ * EnvDecoder (ASCEND_VISIBLE_DEVICES unset, blank or `void` is no NPU: the predicate EnvDecoder itself
+ * uses), then edits config.json: every container gets the mark ASCEND_DOCKER_RUNTIME=True; an NPU container
+ * also the hook (hook mode), the device nodes (hook mode with the 2023 CLI, and cdi mode) and the driver
+ * mounts and LD_LIBRARY_PATH (cdi mode, unless NODRV). Returns undefined when runc may go ahead, else the
+ * one-line reason it must not (nothing written then).
+ */
+export const prepareBundle = (settings: WrapperSettings): string | undefined => {
+  const program = Effect.gen(function* () {
+    const config = yield* SpecParser.use((p) => p.parse(settings.bundle))
+    const editor = yield* BundleEditor
+    if (asksForNothing(lookupEnv(config.env, VISIBLE_DEVICES))) {
+      return yield* editor.edit(settings.bundle, { deviceNodes: [], mounts: [], env: [] }, { mark: true })
+    }
+    const fs = yield* FileSystem.FileSystem
+    const protocol: CliProtocol =
+      settings.mode === "cdi" ? "2021" : (settings.protocol ?? (yield* detectProtocol(fs, settings.cliPath)))
+    const stages = Layer.mergeAll(EnvDecoder.layer, MountResolver.layer, DeviceNodes.layer(settings.devRoot)).pipe(
+      Layer.provide(FileTrust.layer),
+      Layer.provideMerge(
+        HookConfig.layer({
+          configDir: settings.configDir,
+          cliPath: settings.cliPath,
+          statePath: "/dev/null",
+          uid: settings.uid,
+          protocol
+        })
+      )
+    )
+    const { edits, hook } = yield* Effect.gen(function* () {
+      const request = yield* EnvDecoder.use((d) => d.decode(config.env))
+      if (Option.isNone(request)) return { edits: undefined, hook: undefined }
+      const { devices, options, mountLists } = request.value
+      const nodes = yield* DeviceNodes
+      if (settings.mode === "hook" && protocol === "2021") {
+        return { edits: undefined, hook: { path: settings.hook.path, args: hookArgs(settings, protocol) } }
+      }
+      const npus = yield* nodes.npus(devices, { virtual: options.includes("VIRTUAL") })
+      const shared = yield* nodes.shared
+      if (settings.mode === "hook") {
+        return {
+          edits: npuEdits({ npus, shared }),
+          hook: { path: settings.hook.path, args: hookArgs(settings, protocol) }
+        }
+      }
+      const noDriver = options.includes("NODRV")
+      const mounts = noDriver ? undefined : yield* MountResolver.use((m) => m.resolve(mountLists))
+      const libDirs: Array<string> = []
+      for (const dir of DRIVER_LIB_DIRS)
+        if (yield* fs.exists(dir).pipe(Effect.orElseSucceed(() => false))) libDirs.push(dir)
+      return { edits: npuEdits({ npus, shared, mounts, libDirs }), hook: undefined }
+    }).pipe(Effect.provide(stages))
+    const none: ContainerEdits = { deviceNodes: [], mounts: [], env: [] }
+    return yield* editor.edit(settings.bundle, edits ?? none, { hook, mark: true })
+  })
+  const layer = Layer.mergeAll(SpecParser.layer, BundleEditor.layer).pipe(Layer.provideMerge(SyncFileSystem.layer))
+  const exit = Effect.runSyncExit(program.pipe(Effect.provide(layer)))
   return Exit.isSuccess(exit) ? undefined : failureMessage(exit.cause)
 }

@@ -1,0 +1,163 @@
+/**
+ * Edits a JSON document by splicing text in, never by parsing and re-serialising it: every byte outside an
+ * edit stays as it was (64-bit integers that JSON.parse would round, `\u` escapes, key order, spacing).
+ * Only valid JSON is handed here (the caller has parsed it once to decide), so the scanner below can be
+ * small: it finds where a value starts and ends. Each function returns the new text, or a reason it would
+ * not edit (a value of the wrong type on the way), in which case nothing must be written.
+ */
+
+/** A key path from the document's root: ["linux", "resources", "devices"]. */
+export type Path = ReadonlyArray<string>
+
+const isBlank = (c: string | undefined) => c === " " || c === "\t" || c === "\n" || c === "\r"
+
+const skipBlank = (text: string, i: number): number => {
+  while (isBlank(text[i])) i++
+  return i
+}
+
+/** End (exclusive) of the string that starts at `i` (a `"`). */
+const stringEnd = (text: string, i: number): number => {
+  for (let j = i + 1; ; j++) {
+    const c = text[j]
+    if (c === "\\") j++
+    else if (c === '"') return j + 1
+    else if (c === undefined) throw new SyntaxError("unterminated string")
+  }
+}
+
+/** End (exclusive) of the value that starts at `i` (no leading blanks). */
+const valueEnd = (text: string, i: number): number => {
+  const c = text[i]
+  if (c === '"') return stringEnd(text, i)
+  if (c === "{" || c === "[") {
+    let depth = 0
+    for (let j = i; j < text.length; j++) {
+      const d = text[j]
+      if (d === '"') j = stringEnd(text, j) - 1
+      else if (d === "{" || d === "[") depth++
+      else if (d === "}" || d === "]") {
+        depth--
+        if (depth === 0) return j + 1
+      }
+    }
+    throw new SyntaxError("unterminated container")
+  }
+  let j = i
+  while (j < text.length && !isBlank(text[j]) && text[j] !== "," && text[j] !== "}" && text[j] !== "]") j++
+  return j
+}
+
+/** A value's place in the text: [start, end). */
+export interface Span {
+  readonly start: number
+  readonly end: number
+}
+
+/** The members of the object at `span`: each key (decoded) with its value's span. */
+const members = (text: string, span: Span): Array<{ key: string; value: Span }> => {
+  const out: Array<{ key: string; value: Span }> = []
+  let i = skipBlank(text, span.start + 1)
+  while (text[i] !== "}") {
+    const keyEnd = stringEnd(text, i)
+    const key = JSON.parse(text.slice(i, keyEnd)) as string
+    i = skipBlank(text, keyEnd) + 1 // the colon
+    const start = skipBlank(text, i)
+    const end = valueEnd(text, start)
+    out.push({ key, value: { start, end } })
+    i = skipBlank(text, end)
+    if (text[i] === ",") i = skipBlank(text, i + 1)
+  }
+  return out
+}
+
+/** The elements of the array at `span`, each as its span. */
+export const elements = (text: string, span: Span): Array<Span> => {
+  const out: Array<Span> = []
+  let i = skipBlank(text, span.start + 1)
+  while (text[i] !== "]") {
+    const end = valueEnd(text, i)
+    out.push({ start: i, end })
+    i = skipBlank(text, end)
+    if (text[i] === ",") i = skipBlank(text, i + 1)
+  }
+  return out
+}
+
+/** The whole document's value. */
+const root = (text: string): Span => {
+  const start = skipBlank(text, 0)
+  return { start, end: valueEnd(text, start) }
+}
+
+/** Where `path` leads: the value's span, or how far it got (the deepest object on the way and the rest). */
+type Found =
+  | { readonly _tag: "Found"; readonly span: Span }
+  | { readonly _tag: "Missing"; readonly parent: Span; readonly rest: Path }
+  | { readonly _tag: "NotObject"; readonly at: Path }
+
+const find = (text: string, path: Path): Found => {
+  let span = root(text)
+  for (let k = 0; k < path.length; k++) {
+    if (text[span.start] !== "{") return { _tag: "NotObject", at: path.slice(0, k) }
+    const member = members(text, span).find((m) => m.key === path[k])
+    if (member === undefined) return { _tag: "Missing", parent: span, rest: path.slice(k) }
+    span = member.value
+  }
+  return { _tag: "Found", span }
+}
+
+const splice = (text: string, at: number, end: number, insert: string) => text.slice(0, at) + insert + text.slice(end)
+
+/** Inserts members (already JSON text, `"key":value`) at the end of the object at `span`. */
+const addMembers = (text: string, span: Span, member: string): string => {
+  const close = span.end - 1
+  const empty = skipBlank(text, span.start + 1) === close
+  return splice(text, close, close, `${empty ? "" : ","}${member}`)
+}
+
+/** `{"a":{"b":<value>}}` for rest ["a","b"], as the member text `"a":{"b":<value>}`. */
+const nest = (rest: Path, value: string): string =>
+  rest.reduceRight(
+    (inner, key, i) => (i === 0 ? `${JSON.stringify(key)}:${inner}` : `{${JSON.stringify(key)}:${inner}}`),
+    value
+  )
+
+const where = (path: Path) => path.join(".") || "the document"
+
+/**
+ * The array at `path` with `items` (JSON texts) appended; made (with any missing objects on the way) when
+ * absent, and from `null`. Anything else at that path (or a non-object on the way) is refused.
+ */
+export const appendToArray = (
+  text: string,
+  path: Path,
+  items: ReadonlyArray<string>
+): string | { readonly refused: string } => {
+  if (items.length === 0) return text
+  const found = find(text, path)
+  if (found._tag === "NotObject") return { refused: `${where(found.at)} is not an object` }
+  if (found._tag === "Missing") return addMembers(text, found.parent, nest(found.rest, `[${items.join(",")}]`))
+  const { span } = found
+  if (text.slice(span.start, span.end) === "null") return splice(text, span.start, span.end, `[${items.join(",")}]`)
+  if (text[span.start] !== "[") return { refused: `${where(path)} is not an array` }
+  const close = span.end - 1
+  const empty = skipBlank(text, span.start + 1) === close
+  return splice(text, close, close, `${empty ? "" : ","}${items.join(",")}`)
+}
+
+/** The spans and parsed values of the array at `path` (empty when absent or null; refused when not an array). */
+export const arrayAt = (
+  text: string,
+  path: Path
+): ReadonlyArray<{ readonly span: Span; readonly value: unknown }> | { readonly refused: string } => {
+  const found = find(text, path)
+  if (found._tag === "NotObject") return { refused: `${where(found.at)} is not an object` }
+  if (found._tag === "Missing" || text.slice(found.span.start, found.span.end) === "null") return []
+  if (text[found.span.start] !== "[") return { refused: `${where(path)} is not an array` }
+  return elements(text, found.span).map((span) => ({ span, value: JSON.parse(text.slice(span.start, span.end)) }))
+}
+
+/** Replaces the text of one value (a span from arrayAt) with `value` (JSON text). */
+export const replaceValue = (text: string, span: Span, value: string): string =>
+  splice(text, span.start, span.end, value)
