@@ -323,7 +323,11 @@ describe.runIf(canRun)("ascend-docker-runtime, the wrapper, under runc", () => {
       const expected = JSON.parse(before)
       expected.process.env.push("ASCEND_DOCKER_RUNTIME=True")
       assert.deepStrictEqual(JSON.parse(after), expected)
-      assert.strictEqual(after.length, before.length + ',"ASCEND_DOCKER_RUNTIME=True"'.length, "only the mark was added")
+      assert.strictEqual(
+        after.length,
+        before.length + ',"ASCEND_DOCKER_RUNTIME=True"'.length,
+        "only the mark was added"
+      )
     }
   })
 
@@ -334,10 +338,7 @@ describe.runIf(canRun)("ascend-docker-runtime, the wrapper, under runc", () => {
     fs.writeFileSync(path.join(bundle, "config.json"), text)
     const run = wrapper(id, bundle)
     assert.strictEqual(run.status, 1, run.stderr)
-    assert.match(
-      run.stderr,
-      /^ascend-docker-runtime: OCI config .*config.json: invalid JSON: [^\n]*\n$/
-    )
+    assert.match(run.stderr, /^ascend-docker-runtime: OCI config .*config.json: invalid JSON: [^\n]*\n$/)
     assert.strictEqual(fs.readFileSync(path.join(bundle, "config.json"), "utf8"), text)
     assert.deepStrictEqual(fs.readdirSync(bundle).sort(), ["config.json"])
     assert.notInclude(execFileSync("runc", ["list", "-q"], { encoding: "utf8" }).split("\n"), id)
@@ -356,5 +357,143 @@ describe.runIf(canRun)("ascend-docker-runtime, the wrapper, under runc", () => {
       env: { PATH: process.env.PATH ?? "" }
     })
     assert.strictEqual(list.status, 0)
+  })
+})
+
+describe.runIf(canRun)("the wrapper with today's stack (2023 CLI, CDI mode), under runc", () => {
+  // Stand-in device nodes (made-up numbers from the local/experimental range 240-254) under a dev root, and a
+  // bin dir whose CLI is the 2023 stand-in, so the wrapper detects the protocol from its option table.
+  let dev = ""
+  let bin2023 = ""
+  const NODES: ReadonlyArray<readonly [string, number, number]> = [
+    ["davinci0", 240, 0],
+    ["davinci1", 240, 1],
+    ["davinci2", 240, 2],
+    ["davinci_manager", 241, 0],
+    ["devmm_svm", 241, 1],
+    ["hisi_hdc", 241, 2],
+    ["uburma/uburma0", 242, 0]
+  ]
+  beforeAll(() => {
+    dev = path.join(base, "dev")
+    fs.mkdirSync(path.join(dev, "uburma"), { recursive: true, mode: 0o755 })
+    for (const [name, major, minor] of NODES) {
+      execFileSync("mknod", ["-m", "0660", path.join(dev, name), "c", String(major), String(minor)])
+    }
+    bin2023 = path.join(base, "bin-2023")
+    fs.mkdirSync(bin2023, { mode: 0o755 })
+    fs.copyFileSync(BINARY, path.join(bin2023, "ascend-docker-hook"))
+    fs.copyFileSync(recordingCli("2023"), path.join(bin2023, "ascend-docker-cli"))
+    fs.chmodSync(path.join(bin2023, "ascend-docker-hook"), 0o755)
+    fs.chmodSync(path.join(bin2023, "ascend-docker-cli"), 0o755)
+    fs.symlinkSync("ascend-docker-hook", path.join(bin2023, "ascend-docker-runtime"))
+  })
+
+  /** Runs a container through the wrapper; it prints the /dev it sees and its mount table. */
+  const run = (env: ReadonlyArray<string>, settings: Record<string, string>) => {
+    const id = `adh-e2e-${process.pid}-${++counter}`
+    ids.push(id)
+    const bundle = plainBundle(env, id)
+    const config = JSON.parse(fs.readFileSync(path.join(bundle, "config.json"), "utf8"))
+    config.process.args = [
+      "sh",
+      "-c",
+      `busybox ls /dev /dev/uburma; echo MOUNTS; busybox cat /proc/self/mountinfo; echo MARKER-${id}`
+    ]
+    fs.writeFileSync(path.join(bundle, "config.json"), JSON.stringify(config, null, 2))
+    const before = fs.readFileSync(path.join(bundle, "config.json"), "utf8")
+    const record = path.join(bin2023, "record.json")
+    fs.rmSync(record, { force: true })
+    const result = spawnSync(path.join(bin2023, "ascend-docker-runtime"), ["run", "--bundle", bundle, id], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+      env: {
+        PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
+        ASCEND_DOCKER_RUNTIME_DEV_ROOT: dev,
+        ASCEND_DOCKER_RUNTIME_CONFIG_DIR: path.join(base, "conf"),
+        ...settings
+      },
+      timeout: 60_000
+    })
+    spawnSync("runc", ["delete", "-f", id])
+    const [devices = "", mounts = ""] = result.stdout.split("MOUNTS\n")
+    return {
+      ...result,
+      id,
+      before,
+      after: JSON.parse(fs.readFileSync(path.join(bundle, "config.json"), "utf8")),
+      devices: devices.split(/\s+/).filter((x) => x !== "" && !x.endsWith(":")),
+      mounts,
+      record: fs.existsSync(record) ? JSON.parse(fs.readFileSync(record, "utf8")) : undefined
+    }
+  }
+
+  it("hook mode, 2023 CLI (detected): the asked-for nodes and the shared ones, the 2023 argv, not the others", () => {
+    const r = run(["ASCEND_VISIBLE_DEVICES=2,0"], {})
+    assert.strictEqual(r.status, 0, r.stderr)
+    assert.include(r.stdout, `MARKER-${r.id}`)
+    for (const name of ["davinci0", "davinci2", "davinci_manager", "devmm_svm", "hisi_hdc", "uburma0"]) {
+      assert.include(r.devices, name)
+    }
+    assert.notInclude(r.devices, "davinci1")
+    assert.deepStrictEqual(r.record.argv.slice(1, 5), ["--allow-link", "False", "--pid", r.record.argv[4]])
+    assert.strictEqual(r.record.argv[5], "--rootfs")
+    assert.isTrue(r.record.mntnsDiffers)
+    assert.notInclude(r.record.argv, "--devices")
+    const hook = r.after.hooks.prestart[0]
+    assert.deepStrictEqual(hook.args.slice(-2), ["--cli-protocol", "2023"])
+    assert.include(r.after.process.env, "ASCEND_DOCKER_RUNTIME=True")
+    const rule = r.after.linux.resources.devices.find(
+      (d: { major?: number; minor?: number }) => d.major === 240 && d.minor === 2
+    )
+    assert.deepStrictEqual(rule, { allow: true, type: "c", major: 240, minor: 2, access: "rwm" })
+  })
+
+  it("hook mode: a requested id with no node is refused, naming it; nothing written, no container", () => {
+    const r = run(["ASCEND_VISIBLE_DEVICES=5"], {})
+    assert.strictEqual(r.status, 1)
+    assert.match(r.stderr, new RegExp(`^ascend-docker-runtime: device node ${dev}/davinci5: does not exist\\n$`))
+    assert.isUndefined(r.after.linux.devices?.find((d: { path: string }) => d.path === "/dev/davinci5"))
+    assert.notInclude(execFileSync("runc", ["list", "-q"], { encoding: "utf8" }).split("\n"), r.id)
+  })
+
+  it("cdi mode: nodes, driver paths read-only, no hook and no CLI", () => {
+    const r = run(["ASCEND_VISIBLE_DEVICES=1"], { ASCEND_DOCKER_RUNTIME_MODE: "cdi" })
+    assert.strictEqual(r.status, 0, r.stderr)
+    assert.include(r.devices, "davinci1")
+    assert.notInclude(r.devices, "davinci0")
+    assert.include(r.devices, "davinci_manager")
+    assert.isUndefined(r.record, "no CLI ran")
+    assert.isUndefined(r.after.hooks?.prestart)
+    // /usr/lib and /etc/hostname from base.list, mounted read-only (/nonexistent is skipped).
+    const line = (p: string) => r.mounts.split("\n").find((l) => l.split(" ")[4] === p) ?? ""
+    for (const p of ["/usr/lib", "/etc/hostname"]) assert.match(line(p), /(^|\s)ro[, ]/, `${p} read-only: ${line(p)}`)
+  })
+
+  it("cdi mode with NODRV: the nodes only", () => {
+    const r = run(["ASCEND_VISIBLE_DEVICES=0", "ASCEND_RUNTIME_OPTIONS=NODRV"], { ASCEND_DOCKER_RUNTIME_MODE: "cdi" })
+    assert.strictEqual(r.status, 0, r.stderr)
+    assert.include(r.devices, "davinci0")
+    assert.isUndefined(r.after.mounts.find((m: { source?: string }) => m.source === "/usr/lib"))
+  })
+
+  it("void and no request: the spec as it was but for the mark, in both modes", () => {
+    for (const mode of ["hook", "cdi"]) {
+      for (const env of [[], ["ASCEND_VISIBLE_DEVICES=void"]]) {
+        const r = run(env, { ASCEND_DOCKER_RUNTIME_MODE: mode })
+        assert.strictEqual(r.status, 0, r.stderr)
+        const expected = JSON.parse(r.before)
+        expected.process.env.push("ASCEND_DOCKER_RUNTIME=True")
+        assert.deepStrictEqual(r.after, expected)
+        assert.notInclude(r.devices, "davinci0")
+      }
+    }
+  })
+
+  it("2021 protocol forced: the hook only (its CLI makes the nodes), so the 2023 CLI refuses --devices", () => {
+    const r = run(["ASCEND_VISIBLE_DEVICES=0"], { ASCEND_DOCKER_RUNTIME_CLI_PROTOCOL: "2021" })
+    assert.notStrictEqual(r.status, 0)
+    assert.isUndefined(r.after.linux.devices?.find((d: { path: string }) => d.path === "/dev/davinci0"))
+    assert.match(r.stderr, /unrecognized option '--devices'/)
   })
 })
