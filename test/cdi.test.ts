@@ -42,10 +42,10 @@ const generateFor = (dir: string, ...extra: Array<string>) =>
 describe("cdi generate", () => {
   it("one device per NPU plus all, control devices and read-only driver mounts; valid against the CDI schema", () => {
     const dir = cdiHost(3)
-    const out = path.join(dir, "cdi/huawei.com-npu.json")
+    const out = path.join(dir, "cdi/ascend.com-npu.json")
     const r = generateFor(dir, "--output", out)
     assert.strictEqual(r.status, 0, r.stderr)
-    assert.match(r.stdout, /cdiVersion 0.5.0, huawei.com\/npu=0,1,2,all, 3 control devices, 2 mounts/)
+    assert.match(r.stdout, /cdiVersion 0.5.0, ascend.com\/npu=0,1,2,all, 3 shared devices, 2 mounts/)
     const spec = JSON.parse(fs.readFileSync(out, "utf8"))
     assertValid(spec)
     assert.strictEqual(
@@ -53,7 +53,7 @@ describe("cdi generate", () => {
       "0.5.0",
       "names starting with a digit and hostPath need 0.5.0; Podman 4.3 reads up to it"
     )
-    assert.strictEqual(spec.kind, "huawei.com/npu")
+    assert.strictEqual(spec.kind, "ascend.com/npu")
     assert.deepStrictEqual(
       spec.devices.map((d: { name: string }) => d.name),
       ["0", "1", "2", "all"]
@@ -70,16 +70,16 @@ describe("cdi generate", () => {
       {
         hostPath: `${dir}/driver/version.info`,
         containerPath: `${dir}/driver/version.info`,
-        options: ["ro", "nosuid", "nodev", "rbind", "rprivate"]
+        options: ["rbind", "rprivate", "ro", "nosuid", "nodev"]
       },
       {
         hostPath: `${dir}/driver/lib64`,
         containerPath: `${dir}/driver/lib64`,
-        options: ["ro", "nosuid", "nodev", "rbind", "rprivate"]
+        options: ["rbind", "rprivate", "ro", "nosuid", "nodev"]
       }
     ])
     assert.strictEqual(fs.statSync(out).mode & 0o777, 0o644)
-    assert.deepStrictEqual(fs.readdirSync(path.dirname(out)), ["huawei.com-npu.json"], "no temp file left")
+    assert.deepStrictEqual(fs.readdirSync(path.dirname(out)), ["ascend.com-npu.json"], "no temp file left")
   })
 
   it("only the control devices that exist; --kind; --dry-run prints and writes nothing", () => {
@@ -125,13 +125,20 @@ describe("cdi generate", () => {
 
   it("the lowest cdiVersion the fields need, by the CDI library's rules", () => {
     const none = { files: [], dirs: [] }
+    const node = (name: string, hostPath = `/dev/${name}`) =>
+      ({ path: `/dev/${name}`, hostPath, type: "c", major: 1, minor: 3, fileMode: 0o666, uid: 0, gid: 0 }) as const
     const prod = buildCdiSpec({
       kind: "huawei.com/npu",
-      devRoot: "/dev",
-      npus: [0],
-      controlDevices: ["hisi_hdc"],
-      mounts: none
+      npus: [node("davinci0")],
+      shared: [node("hisi_hdc"), node("davinci_manager", "/dev/davinci_manager_docker")],
+      mounts: none,
+      libDirs: ["/usr/local/Ascend/driver/lib64/driver"]
     })
+    assert.deepStrictEqual(prod.containerEdits.deviceNodes, [
+      { path: "/dev/hisi_hdc" },
+      { path: "/dev/davinci_manager", hostPath: "/dev/davinci_manager_docker" }
+    ])
+    assert.deepStrictEqual(prod.containerEdits.env, ["LD_LIBRARY_PATH=/usr/local/Ascend/driver/lib64/driver"])
     assert.deepStrictEqual(
       prod.devices[0]!.containerEdits.deviceNodes,
       [{ path: "/dev/davinci0" }],

@@ -284,7 +284,7 @@ describe("doctor", () => {
         "--config-dir",
         path.join(root, "etc/ascend-docker-runtime.d"),
         "--output",
-        path.join(root, "etc/cdi/huawei.com-npu.json")
+        path.join(root, "etc/cdi/ascend.com-npu.json")
       ],
       { encoding: "utf8" }
     )
@@ -292,6 +292,6 @@ describe("doctor", () => {
     const r = doctor(root)
     assert.strictEqual(r.status, 0, r.text)
     for (const id of ["docker", "containerd", "podman", "cdi"]) assert.strictEqual(check(r, id).status, "ok", id)
-    assert.match(check(r, "cdi").message, /3 huawei.com\/npu devices offered/)
+    assert.match(check(r, "cdi").message, /3 NPU devices offered/)
   })
 })

@@ -6,7 +6,7 @@ import { hooksdJson } from "../src/commands/Install.ts"
 import { BINARY, cleanup, inCI, recordingCli, scratch } from "./support/fixtures.ts"
 
 // A real CDI consumer: Podman 4.3 (runc, a local busybox rootfs, no image pull; flags from
-// ../shared/cdi/PODMAN.md) starts containers with --device huawei.com/npu=0 and =all from a spec that
+// ../shared/cdi/PODMAN.md) starts containers with --device ascend.com/npu=0 and =all from a spec that
 // `cdi generate` wrote for a dev-root of stand-in character devices. Podman reads specs only from
 // /etc/cdi and /var/run/cdi, so the spec goes into /etc/cdi under a name of its own and is removed
 // afterwards (and /etc/cdi too if this test made it), even when a test fails.
@@ -84,9 +84,9 @@ describe.runIf(canRun)("Podman starts containers from the generated CDI spec", (
     assert.strictEqual(JSON.parse(fs.readFileSync(specFile, "utf8")).cdiVersion, "0.5.0")
   })
 
-  it("--device huawei.com/npu=0: that NPU, the control devices and the driver paths, read-only", () => {
+  it("--device ascend.com/npu=0: that NPU, the control devices and the driver paths, read-only", () => {
     const r = podman(
-      "huawei.com/npu=0",
+      "ascend.com/npu=0",
       `/bin/busybox ls /dev/davinci0 /dev/davinci_manager /dev/devmm_svm /dev/hisi_hdc && ` +
         `/bin/busybox cat ${dir}/driver/version.info && /bin/busybox ls ${dir}/driver/lib64 && ` +
         `{ /bin/busybox test -e /dev/davinci1 && echo HAS-1 || echo NO-1; } && ` +
@@ -99,14 +99,14 @@ describe.runIf(canRun)("Podman starts containers from the generated CDI spec", (
     assert.include(r.stdout, "READ-ONLY")
   })
 
-  it("--device huawei.com/npu=all: every NPU", () => {
-    const r = podman("huawei.com/npu=all", "/bin/busybox ls /dev/davinci0 /dev/davinci1 && echo BOTH")
+  it("--device ascend.com/npu=all: every NPU", () => {
+    const r = podman("ascend.com/npu=all", "/bin/busybox ls /dev/davinci0 /dev/davinci1 && echo BOTH")
     assert.strictEqual(r.status, 0, r.stderr)
     assert.include(r.stdout, "BOTH")
   })
 
   it("an unknown device is refused by Podman", () => {
-    const r = podman("huawei.com/npu=7", "true")
+    const r = podman("ascend.com/npu=7", "true")
     assert.strictEqual(r.status, 126, r.stderr)
     assert.match(r.stderr, /unresolvable CDI devices/)
   })

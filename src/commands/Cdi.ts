@@ -6,28 +6,31 @@ import { parse as parseYaml } from "yaml"
 import { DEFAULT_CONFIG_DIR } from "../HookConfig.ts"
 import * as NodePlatform from "../platform/NodePlatform.ts"
 import { parseMountListNames } from "../schemas/MountListNames.ts"
+import { DeviceNodes, type DeviceNode as HostNode } from "../services/DeviceNodes.ts"
 import { FileTrust } from "../services/FileTrust.ts"
 import { MountResolver, type ResolvedMounts } from "../services/MountResolver.ts"
+import { DRIVER_LIB_DIRS, npuEdits } from "../wrapper/ContainerEdits.ts"
 
 export const CDI_USAGE = `usage: ascend-docker-hook cdi generate [--dev-root DIR] [--config-dir DIR] [--mounts LIST]
                                         [--kind VENDOR/CLASS] [--output FILE] [--dry-run]
        ascend-docker-hook cdi list [--cdi-dir DIR]...
 
 generate  writes one Container Device Interface spec for the NPUs on this host: a device per
-          /dev/davinciN (named N) and "all"; the control devices that exist (davinci_manager,
-          devmm_svm, hisi_hdc) and the driver paths of the mount lists (read-only bind mounts) for
-          every device. Mount lists are read and checked exactly as the hook reads them.
-          Defaults: --dev-root /dev, --mounts base, --kind huawei.com/npu,
-          --output /etc/cdi/huawei.com-npu.json (written atomically, mode 0644).
+          /dev/davinciN (named N) and "all"; for every device the shared nodes that exist
+          (davinci_manager, from davinci_manager_docker where there is one; devmm_svm, hisi_hdc,
+          dvpp_cmdlist, uburma/*, ummu/*), the driver paths of the mount lists (read-only bind mounts)
+          and LD_LIBRARY_PATH for the driver's lib dirs that exist: what the wrapper's cdi mode gives.
+          Mount lists are read and checked exactly as the hook reads them.
+          Defaults: --dev-root /dev, --mounts base, --kind ascend.com/npu (today's Ascend CDI mode and
+          DRA driver use it; huawei.com/npu still works), --output /etc/cdi/<kind with - for />.json
+          (written atomically, mode 0644).
 list      the fully qualified device names the specs in /etc/cdi and /var/run/cdi offer (a later
           directory wins), with a warning for each spec (JSON or YAML) that cannot be loaded.
 
-Then: docker run --device huawei.com/npu=0 ...   or   podman run --device huawei.com/npu=all ...`
+Then: docker run --device ascend.com/npu=0 ...   or   podman run --device ascend.com/npu=all ...`
 
-/** The control devices every NPU container needs, when the host has them. */
-export const CONTROL_DEVICES = ["davinci_manager", "devmm_svm", "hisi_hdc"] as const
-/** How driver paths are mounted: read-only, no setuid, no devices, recursive, private. */
-export const MOUNT_OPTIONS = ["ro", "nosuid", "nodev", "rbind", "rprivate"] as const
+/** The CDI kind today's Ascend stack names its NPUs by. */
+export const DEFAULT_KIND = "ascend.com/npu"
 
 interface DeviceNode {
   readonly path: string
@@ -41,6 +44,7 @@ interface Mount {
 interface Edits {
   readonly deviceNodes?: ReadonlyArray<DeviceNode>
   readonly mounts?: ReadonlyArray<Mount>
+  readonly env?: ReadonlyArray<string>
 }
 /** The CDI spec this tool writes. */
 export interface CdiSpec {
@@ -65,27 +69,35 @@ export const minimumCdiVersion = (spec: Omit<CdiSpec, "cdiVersion"> & { readonly
   return "0.3.0"
 }
 
-/** Builds the spec for the NPU ids and control devices found under devRoot and the mounts resolved. */
+/** A node as CDI says it: the container path, and the host path where it differs. */
+const cdiNode = (n: HostNode): DeviceNode =>
+  n.hostPath === n.path ? { path: n.path } : { path: n.path, hostPath: n.hostPath }
+
+/**
+ * The spec for the NPUs found, from the same edits the wrapper's cdi mode applies (ContainerEdits.npuEdits):
+ * one device per NPU with its node, "all", and the shared nodes, mounts and env for every device.
+ */
 export const buildCdiSpec = (input: {
   readonly kind: string
-  readonly devRoot: string
-  readonly npus: ReadonlyArray<number>
-  readonly controlDevices: ReadonlyArray<string>
+  readonly npus: ReadonlyArray<HostNode>
+  readonly shared: ReadonlyArray<HostNode>
   readonly mounts: ResolvedMounts
+  readonly libDirs: ReadonlyArray<string>
 }): CdiSpec => {
-  const node = (name: string): DeviceNode =>
-    input.devRoot === "/dev" ? { path: `/dev/${name}` } : { path: `/dev/${name}`, hostPath: `${input.devRoot}/${name}` }
+  const shared = npuEdits({ npus: [], shared: input.shared, mounts: input.mounts, libDirs: input.libDirs })
+  const id = (n: HostNode) => n.path.slice("/dev/davinci".length)
   const devices = [
-    ...input.npus.map((id) => ({ name: String(id), containerEdits: { deviceNodes: [node(`davinci${id}`)] } })),
-    { name: "all", containerEdits: { deviceNodes: input.npus.map((id) => node(`davinci${id}`)) } }
+    ...input.npus.map((n) => ({ name: id(n), containerEdits: { deviceNodes: [cdiNode(n)] } })),
+    { name: "all", containerEdits: { deviceNodes: input.npus.map(cdiNode) } }
   ]
   const containerEdits: Edits = {
-    deviceNodes: input.controlDevices.map(node),
-    mounts: [...input.mounts.files, ...input.mounts.dirs].map((p) => ({
-      hostPath: p,
-      containerPath: p,
-      options: [...MOUNT_OPTIONS]
-    }))
+    deviceNodes: shared.deviceNodes.map(cdiNode),
+    mounts: shared.mounts.map((m) => ({
+      hostPath: m.hostPath,
+      containerPath: m.containerPath,
+      options: [...m.options]
+    })),
+    ...(shared.env.length > 0 ? { env: [...shared.env] } : {})
   }
   const unversioned = { kind: input.kind, devices, containerEdits }
   return { cdiVersion: minimumCdiVersion(unversioned), ...unversioned }
@@ -122,43 +134,30 @@ const generate = (args: ReadonlyArray<string>): number => {
   if (typeof flags === "string") return err(flags)
   const one = (f: string, d: string) => flags.get(f)?.at(-1) ?? d
   const devRoot = path.resolve(one("--dev-root", "/dev"))
-  const kind = one("--kind", "huawei.com/npu")
+  const kind = one("--kind", DEFAULT_KIND)
   if (!KIND.test(kind)) return err(`--kind ${JSON.stringify(kind)} is not VENDOR/CLASS`)
   const names = parseMountListNames(one("--mounts", "base"))
   if (Result.isFailure(names)) return err(`--mounts: ${names.failure.message}`)
   const output = path.resolve(one("--output", `/etc/cdi/${kind.replace("/", "-")}.json`))
 
-  let entries: Array<string>
-  try {
-    entries = fs.readdirSync(devRoot)
-  } catch (e) {
-    return err(`cannot read --dev-root ${devRoot}: ${(e as Error).message}`)
-  }
-  const isCharDevice = (name: string) => {
-    try {
-      return fs.statSync(path.join(devRoot, name)).isCharacterDevice()
-    } catch {
-      return false
-    }
-  }
-  const npus = entries
-    .map((n) => /^davinci([0-9]+)$/.exec(n))
-    .filter((m): m is RegExpExecArray => m !== null && isCharDevice(m[0]))
-    .map((m) => Number(m[1]))
-    .sort((a, b) => a - b)
-  if (npus.length === 0) return err(`no NPU device nodes (davinciN) under ${devRoot}`)
-  const controlDevices = CONTROL_DEVICES.filter(isCharDevice)
-
-  const resolve = Effect.gen(function* () {
-    return yield* (yield* MountResolver).resolve(names.success)
+  const program = Effect.gen(function* () {
+    const nodes = yield* DeviceNodes
+    const ids = yield* nodes.present
+    if (ids.length === 0) return undefined
+    const npus = yield* nodes.npus(ids)
+    const shared = yield* nodes.shared
+    const mounts = yield* (yield* MountResolver).resolve(names.success)
+    const libDirs = DRIVER_LIB_DIRS.filter((d) => fs.existsSync(d))
+    return buildCdiSpec({ kind, npus, shared, mounts, libDirs })
   })
-  const layer = MountResolver.layer.pipe(
+  const layer = Layer.mergeAll(MountResolver.layer, DeviceNodes.layer(devRoot)).pipe(
     Layer.provide(FileTrust.layer),
     Layer.provide(NodePlatform.layer(NodePlatform.listSettings(path.resolve(one("--config-dir", DEFAULT_CONFIG_DIR)))))
   )
-  const exit = Effect.runSyncExit(resolve.pipe(Effect.provide(layer)))
+  const exit = Effect.runSyncExit(program.pipe(Effect.provide(layer)))
   if (Exit.isFailure(exit)) return err(NodePlatform.failureMessage(exit.cause))
-  const spec = buildCdiSpec({ kind, devRoot, npus, controlDevices, mounts: exit.value })
+  if (exit.value === undefined) return err(`no NPU device nodes (davinciN) under ${devRoot}`)
+  const spec = exit.value
   const text = `${JSON.stringify(spec, null, 2)}\n`
   if (one("--dry-run", "false") === "true") {
     fs.writeSync(1, text)
@@ -176,7 +175,8 @@ const generate = (args: ReadonlyArray<string>): number => {
   fs.writeSync(
     1,
     `wrote ${output}: cdiVersion ${spec.cdiVersion}, ${kind}=${spec.devices.map((d) => d.name).join(",")}, ` +
-      `${controlDevices.length} control devices, ${spec.containerEdits.mounts?.length ?? 0} mounts\n`
+      `${spec.containerEdits.deviceNodes?.length ?? 0} shared devices, ${spec.containerEdits.mounts?.length ?? 0} mounts` +
+      `${spec.containerEdits.env === undefined ? "" : `, ${spec.containerEdits.env.join(" ")}`}\n`
   )
   return 0
 }

@@ -8,7 +8,7 @@ import * as NodePlatform from "../platform/NodePlatform.ts"
 import { selfDir } from "../platform/Self.ts"
 import { parseMountList } from "../schemas/MountList.ts"
 import { FileTrust, type TrustError } from "../services/FileTrust.ts"
-import { CONTROL_DEVICES, listCdiDevices } from "./Cdi.ts"
+import { listCdiDevices } from "./Cdi.ts"
 
 export const DOCTOR_USAGE = `usage: ascend-docker-hook doctor [--root DIR] [--config-dir DIR] [--cli PATH] [--dev-root DIR] [--json]
 
@@ -179,9 +179,10 @@ export const diagnose = (o: { root: string; configDir: string; cliPath: string; 
           fix: "install and load the Ascend driver (npu-smi info should list the NPUs)"
         }
   )
-  for (const name of CONTROL_DEVICES) {
+  // The manager node may come as davinci_manager_docker; devmm_svm and hisi_hdc every NPU container needs.
+  for (const name of ["davinci_manager", "devmm_svm", "hisi_hdc"]) {
     add(
-      isChar(name)
+      isChar(name) || (name === "davinci_manager" && isChar("davinci_manager_docker"))
         ? { id: `device:${name}`, status: "ok", message: `${devRoot}/${name}: present` }
         : {
             id: `device:${name}`,
@@ -200,18 +201,20 @@ export const diagnose = (o: { root: string; configDir: string; cliPath: string; 
       return undefined
     }
   }
-  const cdi = listCdiDevices([at("/etc/cdi"), at("/var/run/cdi")]).names.filter((n) => n.startsWith("huawei.com/npu="))
+  const cdi = listCdiDevices([at("/etc/cdi"), at("/var/run/cdi")]).names.filter(
+    (n) => n.startsWith("ascend.com/npu=") || n.startsWith("huawei.com/npu=")
+  )
   add(
     cdi.length > 0
       ? {
           id: "cdi",
           status: "ok",
-          message: `CDI: ${cdi.length} huawei.com/npu devices offered (${cdi.slice(0, 4).join(" ")}${cdi.length > 4 ? " ..." : ""})`
+          message: `CDI: ${cdi.length} NPU devices offered (${cdi.slice(0, 4).join(" ")}${cdi.length > 4 ? " ..." : ""})`
         }
       : {
           id: "cdi",
           status: "warn",
-          message: "CDI: no huawei.com/npu spec in /etc/cdi or /var/run/cdi",
+          message: "CDI: no ascend.com/npu (or huawei.com/npu) spec in /etc/cdi or /var/run/cdi",
           fix: "ascend-docker-hook cdi generate"
         }
   )
@@ -243,7 +246,7 @@ export const diagnose = (o: { root: string; configDir: string; cliPath: string; 
       add({
         id: "docker",
         status: cdi.length > 0 ? "ok" : "warn",
-        message: `docker: no ascend runtime${cdi.length > 0 ? "; CDI devices can be used (docker >= 25: --device huawei.com/npu=0)" : ""}`,
+        message: `docker: no ascend runtime${cdi.length > 0 ? "; CDI devices can be used (docker >= 25: --device ascend.com/npu=0)" : ""}`,
         fix: "ascend-docker-hook install --runtime docker, or cdi generate"
       })
     }
