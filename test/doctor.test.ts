@@ -294,4 +294,36 @@ describe("doctor", () => {
     for (const id of ["docker", "containerd", "podman", "cdi"]) assert.strictEqual(check(r, id).status, "ok", id)
     assert.match(check(r, "cdi").message, /3 NPU devices offered/)
   })
+
+  it("says which protocol the CLI speaks, and FAILs a hooks.d hook that cannot work with it", () => {
+    const root = healthy()
+    const old = doctor(root)
+    assert.match(check(old, "cli-protocol").message, /the CLI speaks the 2021 protocol/)
+    // Today's CLI: install refuses the hooks.d route for it; an old registration is then a FAIL.
+    fs.copyFileSync(recordingCli("2023"), path.join(root, "usr/local/bin/ascend-docker-cli"))
+    const install = spawnSync(BINARY, ["install", "--root", root, "--runtime", "podman"], { encoding: "utf8" })
+    assert.strictEqual(install.status, 1)
+    assert.match(
+      install.stderr,
+      /podman: the CLI speaks the 2023 protocol, .*Use CDI instead: ascend-docker-hook cdi generate/
+    )
+    assert.isFalse(
+      fs.existsSync(path.join(root, "etc/containers/oci/hooks.d/ascend-docker-hook.json")),
+      "nothing set up"
+    )
+    fs.mkdirSync(path.join(root, "etc/containers/oci/hooks.d"), { recursive: true })
+    fs.writeFileSync(
+      path.join(root, "etc/containers/oci/hooks.d/ascend-docker-hook.json"),
+      JSON.stringify({
+        version: "1.0.0",
+        hook: { path: "/usr/local/bin/ascend-docker-cli", args: ["ascend-docker-hook"] }
+      })
+    )
+    const r = doctor(root)
+    assert.match(check(r, "cli-protocol").message, /the CLI speaks the 2023 protocol/)
+    const mismatch = check(r, "podman-protocol")
+    assert.strictEqual(mismatch.status, "fail")
+    assert.match(mismatch.message, /speaks the 2021 protocol, the CLI the 2023: every NPU container will fail/)
+    assert.strictEqual(r.status, 1)
+  })
 })

@@ -6,6 +6,7 @@ import { parse as parseToml } from "smol-toml"
 import { CLI_NAME, DEFAULT_CONFIG_DIR } from "../HookConfig.ts"
 import * as NodePlatform from "../platform/NodePlatform.ts"
 import { selfDir } from "../platform/Self.ts"
+import { cliProtocolOf } from "../schemas/CliProtocol.ts"
 import { parseMountList } from "../schemas/MountList.ts"
 import { FileTrust, type TrustError } from "../services/FileTrust.ts"
 import { listCdiDevices } from "./Cdi.ts"
@@ -152,6 +153,20 @@ export const diagnose = (o: { root: string; configDir: string; cliPath: string; 
     trust((t) => t.file(at(o.cliPath), "CLI", { executable: true }))
   )
 
+  // Which protocol the CLI speaks, and which the registrations below use (they must agree).
+  let cliProtocol: "2021" | "2023" | undefined
+  try {
+    cliProtocol = cliProtocolOf(new Uint8Array(fs.readFileSync(at(o.cliPath))))
+    add({
+      id: "cli-protocol",
+      status: "ok",
+      message:
+        cliProtocol === "2023"
+          ? "the CLI speaks the 2023 protocol (no --devices): device nodes must come from the wrapper or CDI"
+          : "the CLI speaks the 2021 protocol (--devices): it makes the device nodes itself"
+    })
+  } catch {}
+
   // NPU device nodes.
   const devRoot = at(o.devRoot)
   const isChar = (name: string) => {
@@ -287,9 +302,32 @@ export const diagnose = (o: { root: string; configDir: string; cliPath: string; 
     const text = read(file)
     if (text === undefined) continue
     let hook: string | undefined
+    let args: ReadonlyArray<unknown> = []
     try {
-      hook = (JSON.parse(text) as { hook?: { path?: string } }).hook?.path
+      const parsed = (JSON.parse(text) as { hook?: { path?: string; args?: Array<unknown> } }).hook
+      hook = parsed?.path
+      args = parsed?.args ?? []
     } catch {}
+    const registered = args.includes("2023") && args.includes("--cli-protocol") ? "2023" : "2021"
+    if (cliProtocol !== undefined && registered !== cliProtocol) {
+      add({
+        id: `${id}-protocol`,
+        status: "fail",
+        message: `${id}: the hooks.d hook speaks the ${registered} protocol, the CLI the ${cliProtocol}: every NPU container will fail`,
+        fix: `ascend-docker-hook install --runtime ${id}`
+      })
+    } else if (cliProtocol === "2023") {
+      add({
+        id: `${id}-protocol`,
+        status: "fail",
+        message: `${id}: a hooks.d hook with a 2023 CLI gives containers no device nodes (nothing adds them)`,
+        fix:
+          id === "podman"
+            ? "use CDI: ascend-docker-hook cdi generate; podman run --device ascend.com/npu=0"
+            : "run containers through the ascend-docker-runtime wrapper"
+      })
+    } else if (cliProtocol !== undefined)
+      add({ id: `${id}-protocol`, status: "ok", message: `${id}: hook and CLI both speak ${registered}` })
     add(
       hook !== undefined && fs.existsSync(at(hook))
         ? { id, status: "ok", message: `${id}: hooks.d entry runs ${hook}` }

@@ -1,6 +1,7 @@
 import { parse as parseToml, stringify as stringifyToml } from "smol-toml"
-import { HOOK_ENV } from "../HookConfig.ts"
+import { type CliProtocol, HOOK_ENV } from "../HookConfig.ts"
 import { isBinary, selfDir } from "../platform/Self.ts"
+import { cliProtocolOf } from "../schemas/CliProtocol.ts"
 
 export const INSTALL_USAGE = `usage: ascend-docker-hook install|uninstall [--runtime NAME]... [--default-runtime]
                                              [--prefix DIR] [--root DIR] [--dry-run]
@@ -17,17 +18,28 @@ uninstall undoes exactly that. Installing twice changes nothing.
   --default-runtime   make ascend the default runtime of docker / containerd
   --prefix DIR        where bin/ goes (default /usr/local)
   --root DIR          act on a tree rooted at DIR instead of / (images, tests)
-  --dry-run           print every change, write nothing`
+  --cli-protocol P    the CLI's protocol, 2021 or 2023 (default: read from the ascend-docker-cli in PREFIX/bin)
+  --dry-run           print every change, write nothing
+
+With a 2023 CLI (every CLI shipped since March 2023) device nodes must come from the wrapper (docker,
+containerd: it detects the protocol itself) or from CDI; a hooks.d hook (crio, podman) cannot add them, so
+install refuses that route and says which one to use.`
 
 export const RUNTIMES = ["docker", "containerd", "crio", "podman"] as const
 export type RuntimeName = (typeof RUNTIMES)[number]
 
-/** The paths current Ascend drivers install, for the default mount list. */
-export const DEFAULT_BASE_LIST = `# Host paths every NPU container gets (ascend-docker-hook). One absolute path a line; # for comments.
+/**
+ * The paths current Ascend drivers install, for the default mount list: what people mount today, with
+ * npu-smi from whichever of /usr/local/bin and /usr/local/sbin has it (bin when neither does yet).
+ */
+export const defaultBaseList = (npuSmiDir: "/usr/local/bin" | "/usr/local/sbin"): string =>
+  `# Host paths every NPU container gets (ascend-docker-hook). One absolute path a line; # for comments.
 /usr/local/Ascend/driver/lib64
 /usr/local/Ascend/driver/include
+/usr/local/Ascend/driver/version.info
+/etc/ascend_install.info
 /usr/local/dcmi
-/usr/local/bin/npu-smi
+${npuSmiDir}/npu-smi
 `
 
 const BACKUP = ".ascend-backup"
@@ -138,6 +150,7 @@ interface Options {
   readonly prefix: string
   readonly root: string
   readonly dryRun: boolean
+  readonly cliProtocol: CliProtocol | undefined
 }
 
 const parseOptions = (args: ReadonlyArray<string>): Options | string => {
@@ -146,6 +159,7 @@ const parseOptions = (args: ReadonlyArray<string>): Options | string => {
   let prefix = "/usr/local"
   let root = "/"
   let dryRun = false
+  let cliProtocol: CliProtocol | undefined
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!
     const eq = arg.indexOf("=")
@@ -158,14 +172,18 @@ const parseOptions = (args: ReadonlyArray<string>): Options | string => {
       if (!runtimes.includes(v as RuntimeName)) runtimes.push(v as RuntimeName)
     } else if (flag === "--default-runtime") makeDefault = true
     else if (flag === "--dry-run") dryRun = true
-    else if (flag === "--prefix" || flag === "--root") {
+    else if (flag === "--cli-protocol") {
+      const v = value()
+      if (v !== "2021" && v !== "2023") return "--cli-protocol takes 2021 or 2023"
+      cliProtocol = v
+    } else if (flag === "--prefix" || flag === "--root") {
       const v = value()
       if (v === undefined || !v.startsWith("/")) return `${flag} takes an absolute path`
       if (flag === "--prefix") prefix = v
       else root = v
     } else return `unknown argument ${JSON.stringify(arg)} (see --help)`
   }
-  return { runtimes, makeDefault, prefix, root, dryRun }
+  return { runtimes, makeDefault, prefix, root, dryRun, cliProtocol }
 }
 
 /** Reads a file's text under the root, or undefined if it does not exist. */
@@ -187,6 +205,14 @@ export const plan = (mode: "install" | "uninstall", o: Options): ReadonlyArray<C
   const hookPath = path.join(o.prefix, "bin", "ascend-docker-hook")
   const runtimePath = path.join(o.prefix, "bin", "ascend-docker-runtime")
   const changes: Array<Change> = []
+  const npuSmiDir =
+    !fs.existsSync(at("/usr/local/bin/npu-smi")) && fs.existsSync(at("/usr/local/sbin/npu-smi"))
+      ? "/usr/local/sbin"
+      : "/usr/local/bin"
+  // Which protocol the CLI next to the hook speaks decides which routes can give a container its devices.
+  const cli = at(path.join(o.prefix, "bin", "ascend-docker-cli"))
+  const protocol: CliProtocol =
+    o.cliProtocol ?? (fs.existsSync(cli) ? cliProtocolOf(new Uint8Array(fs.readFileSync(cli))) : "2021")
   const fileChange = (p: string, next: string | undefined, why: string, fileMode = 0o644) => {
     const current = readText(at(p))
     if (next === undefined) {
@@ -247,7 +273,7 @@ export const plan = (mode: "install" | "uninstall", o: Options): ReadonlyArray<C
             path: base,
             action: "create",
             why: "the default mount list (current Ascend driver paths)",
-            content: DEFAULT_BASE_LIST,
+            content: defaultBaseList(npuSmiDir),
             mode: 0o644
           }
         : { path: base, action: "keep", why: "an existing mount list is never overwritten" }
@@ -262,7 +288,7 @@ export const plan = (mode: "install" | "uninstall", o: Options): ReadonlyArray<C
       changes.push({ path: runtimePath, action: "remove", why: "the runtime wrapper link" })
     const base = "/etc/ascend-docker-runtime.d/base.list"
     const text = readText(at(base))
-    if (text === DEFAULT_BASE_LIST)
+    if (text === defaultBaseList("/usr/local/bin") || text === defaultBaseList("/usr/local/sbin"))
       changes.push({ path: base, action: "remove", why: "the default mount list, unedited" })
     else if (text !== undefined) changes.push({ path: base, action: "keep", why: "the mount list was edited; kept" })
   }
@@ -303,6 +329,16 @@ export const plan = (mode: "install" | "uninstall", o: Options): ReadonlyArray<C
         "containerd: runtimes.ascend"
       )
     } else {
+      if (mode === "install" && protocol === "2023") {
+        throw new Error(
+          `${runtime}: the CLI speaks the 2023 protocol, which leaves the device nodes to the runtime wrapper; a hooks.d hook ` +
+            `cannot add them, so it is not set up. ${
+              runtime === "podman"
+                ? "Use CDI instead: ascend-docker-hook cdi generate, then podman run --device ascend.com/npu=0"
+                : "Run CRI-O containers through the wrapper (runtime path <prefix>/bin/ascend-docker-runtime), or use CDI"
+            } (--cli-protocol 2021 if this CLI is in fact the 2021 one)`
+        )
+      }
       const p =
         runtime === "crio"
           ? "/usr/share/containers/oci/hooks.d/ascend-docker-hook.json"

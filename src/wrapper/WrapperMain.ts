@@ -7,6 +7,7 @@ import { type CliProtocol, HookConfig } from "../HookConfig.ts"
 import { failureMessage } from "../platform/NodePlatform.ts"
 import * as SyncFileSystem from "../platform/SyncFileSystem.ts"
 import { VISIBLE_DEVICES } from "../schemas/AscendEnv.ts"
+import { CLI_SCAN_BYTES, cliProtocolOf } from "../schemas/CliProtocol.ts"
 import { asksForNothing, lookupEnv } from "../schemas/ContainerEnv.ts"
 import { DeviceNodes } from "../services/DeviceNodes.ts"
 import { EnvDecoder } from "../services/EnvDecoder.ts"
@@ -37,21 +38,6 @@ export interface WrapperSettings {
   readonly uid: number
 }
 
-/** Bytes of a CLI read to find its option table; the real one is ~1 MB. */
-const CLI_SCAN_BYTES = 64 * 1024 * 1024
-const ALLOW_LINK_OPTION = new TextEncoder().encode("allow-link")
-
-/** Whether `bytes` holds `needle`. */
-const contains = (bytes: Uint8Array, needle: Uint8Array): boolean => {
-  const first = needle[0]!
-  for (let i = bytes.indexOf(first); i !== -1 && i <= bytes.length - needle.length; i = bytes.indexOf(first, i + 1)) {
-    let j = 1
-    while (j < needle.length && bytes[i + j] === needle[j]) j++
-    if (j === needle.length) return true
-  }
-  return false
-}
-
 /**
  * The protocol of the CLI at `cliPath`: 2023 when its option table names `allow-link` (every CLI shipped
  * since March 2023), else 2021 (the seed's). A missing or unreadable CLI counts as 2021: the hook then fails
@@ -62,7 +48,7 @@ export const detectProtocol = (fs: FileSystem.FileSystem, cliPath: string): Effe
     Effect.flatMap((st) =>
       st.type === "File" && Number(st.size) <= CLI_SCAN_BYTES ? fs.readFile(cliPath) : Effect.succeed(new Uint8Array())
     ),
-    Effect.map((bytes): CliProtocol => (contains(bytes, ALLOW_LINK_OPTION) ? "2023" : "2021")),
+    Effect.map(cliProtocolOf),
     Effect.orElseSucceed((): CliProtocol => "2021")
   )
 
