@@ -6,6 +6,8 @@
 //   a link to it, so the paths the README, the installer and the tests use stay the same;
 // - dist/ascend-docker-hook.cjs (+ -admin.cjs, loaded on demand) and dist/ascend-docker-runtime.cjs: the
 //   plain Node bundles (always bundle: unbundled start-up is 3-4x slower, STACK.md).
+// - dist/lib/: the library as embedders install it: ESM and declaration files (with maps) for src/index.ts
+//   and what it reaches, from tsconfig.lib.json.
 // `--no-binary` skips the executables (for a quick rebuild of the bundles).
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
@@ -38,6 +40,10 @@ const bundle = async (entry, outfile, program) => {
 await bundle("src/bin/main.ts", "dist/ascend-docker-hook.cjs", "hook")
 await bundle("src/bin/admin.ts", "dist/ascend-docker-hook-admin.cjs", "hook")
 await bundle("src/bin/main.ts", "dist/ascend-docker-runtime.cjs", "runtime")
+
+fs.rmSync("dist/lib", { recursive: true, force: true })
+execFileSync(path.join(root, "node_modules/.bin/tsc"), ["-p", "tsconfig.lib.json"], { stdio: "inherit" })
+console.log("built dist/lib: ESM and .d.ts of the library (src/index.ts)")
 
 /** Bun's names for the two Linux arches, and Node's for this machine's. */
 const ARCHES = { x64: "x64", arm64: "aarch64" }

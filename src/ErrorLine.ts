@@ -1,7 +1,5 @@
 import { Limits } from "./Limits.ts"
-
-/** Collapses a message to one line (no newline can reach the runtime's log as a second line). */
-export const oneLine = (s: string): string => s.replace(/\s*[\r\n]+\s*/g, "; ").trim()
+import { oneLine } from "./schemas/Text.ts"
 
 /** The one error line, prefixed with the program's name and cut to Limits.errorLineBytes (newline included). */
 export const errorLine = (message: string, program = "ascend-docker-hook"): string => {

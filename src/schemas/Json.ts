@@ -1,7 +1,6 @@
 import * as Result from "effect/Result"
-/** Collapses a multi-line message to one line. */
-import { oneLine } from "../ErrorLine.ts"
 import { Limits } from "../Limits.ts"
+import { oneLine } from "./Text.ts"
 
 export { oneLine }
 

@@ -56,3 +56,6 @@ export const hasControl = (s: string): boolean => {
   }
   return false
 }
+
+/** Collapses a message to one line (no newline can reach the runtime's log as a second line). */
+export const oneLine = (s: string): string => s.replace(/\s*[\r\n]+\s*/g, "; ").trim()
