@@ -4,7 +4,8 @@ import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import { EnvError } from "../src/schemas/AscendEnv.ts"
-import { formatDeviceList, parseDeviceList } from "../src/schemas/DeviceList.ts"
+import { formatDeviceList, parseDeviceList, renderDeviceList } from "../src/schemas/DeviceList.ts"
+import * as Schemas from "../src/schemas/Schemas.ts"
 
 // Property tests of ASCEND_VISIBLE_DEVICES parsing, on the pure parser (no layer needed).
 
@@ -13,45 +14,6 @@ const Choice = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 1_000_00
 
 const ids = Arbitrary.array(Arbitrary.schema(Id), { maxLength: 40 })
 const choices = Arbitrary.array(Arbitrary.schema(Choice), { minLength: 1, maxLength: 64 })
-
-const SPACES = ["", " ", "  ", "\t", " \t "]
-const NAMES = ["npu-", "Ascend910-", "Ascend310-", "Ascend310B-", "Ascend310P-"]
-
-/**
- * Writes a set of ids as one of the many strings that mean it: contiguous runs as ranges or singles, ids
- * as plain numbers, zero-padded numbers or device names, some items repeated, the order shuffled, and
- * white space around items and range borders. `choices` drives every decision.
- */
-const render = (set: ReadonlyArray<number>, choices: ReadonlyArray<number>): string => {
-  let k = 0
-  const pick = (n: number) => choices[k++ % choices.length]! % n
-  const sorted = [...new Set(set)].sort((a, b) => a - b)
-  const items: Array<string> = []
-  const single = (id: number) => {
-    const form = pick(4)
-    return form === 0 ? `${NAMES[pick(NAMES.length)]}${id}` : form === 1 ? `${"0".repeat(pick(3))}${id}` : `${id}`
-  }
-  for (let i = 0; i < sorted.length; ) {
-    let j = i
-    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++
-    if (j > i && pick(2) === 0) {
-      const a = sorted[i]!
-      const b = sorted[i + pick(j - i + 1)]!
-      items.push(`${SPACES[pick(SPACES.length)]}${a}${SPACES[pick(SPACES.length)]}-${SPACES[pick(SPACES.length)]}${b}`)
-      for (let x = b + 1; x <= sorted[j]!; x++) items.push(single(x))
-    } else {
-      for (let x = i; x <= j; x++) items.push(single(sorted[x]!))
-    }
-    i = j + 1
-  }
-  const dupes = items.filter(() => pick(5) === 0)
-  const all = [...items, ...dupes]
-  for (let i = all.length - 1; i > 0; i--) {
-    const j = pick(i + 1)
-    ;[all[i], all[j]] = [all[j]!, all[i]!]
-  }
-  return all.map((item) => `${SPACES[pick(SPACES.length)]}${item}${SPACES[pick(SPACES.length)]}`).join(",")
-}
 
 const expected = (set: ReadonlyArray<number>) => [...new Set(set)].sort((a, b) => a - b)
 
@@ -62,7 +24,7 @@ describe("parseDeviceList properties", () => {
     ({ set, choices }) =>
       Effect.gen(function* () {
         if (set.length === 0) return true
-        const text = render(set, choices)
+        const text = renderDeviceList(set, choices)
         const parsed = yield* Effect.fromResult(parseDeviceList(text))
         assert.deepStrictEqual(parsed, expected(set), text)
         return true
@@ -117,7 +79,27 @@ describe("parseDeviceList properties", () => {
   }
 
   it("a known writing, as a sanity check of the generator", () => {
-    const text = render([3, 4, 5, 9], [0, 1, 0, 2, 3, 1])
+    const text = renderDeviceList([3, 4, 5, 9], [0, 1, 0, 2, 3, 1])
     assert.deepStrictEqual(Result.getOrThrow(parseDeviceList(text)), [3, 4, 5, 9])
   })
+})
+
+describe("Schemas.DeviceList's arbitrary", () => {
+  it.effect("writes the forms the parser exists for: ranges, padding, names, every trimmed space", () =>
+    Effect.gen(function* () {
+      const values = yield* Arbitrary.sampleEffect(Arbitrary.schema(Schemas.DeviceList), { count: 300 })
+      for (const v of values) assert.isTrue(Result.isSuccess(parseDeviceList(v)), JSON.stringify(v))
+      const all = values.join("\n")
+      for (const [what, pattern] of [
+        ["a range", /[0-9]\s*-\s*[0-9]/],
+        ["a zero-padded range border", /(^|[\s,])0+[0-9]*\s*-/m],
+        ["a device name", /(npu|Ascend910|Ascend310|Ascend310B|Ascend310P)-[0-9]/],
+        ["a Unicode space", /[\u00a0\u2000\u3000\u202f\u0085]/],
+        ["a vertical tab or form feed", /[\v\f]/]
+      ] as const) {
+        assert.match(all, pattern, what)
+      }
+      assert.isAbove(new Set(values).size, 250, "varied")
+    })
+  )
 })

@@ -55,3 +55,48 @@ export const parseDeviceList = (value: string): Result.Result<ReadonlyArray<numb
 
 /** The canonical text of a device set, as the CLI's `--devices` gets it: `0,1,3`. */
 export const formatDeviceList = (ids: ReadonlyArray<number>): string => ids.join(",")
+
+/** White space Go's strings.TrimSpace (and so trimSpace) removes: ASCII and the Unicode spaces. */
+const SPACES = ["", " ", "  ", "\t", " \t ", "\n", "\r", "\v", "\f", "\u0085", "\u00a0", "\u2000", "\u3000", "\u202f"]
+/** The device-name prefixes the parser accepts (see DEVICE_NAME). */
+const NAMES = ["npu-", "Ascend910-", "Ascend310-", "Ascend310B-", "Ascend310P-"]
+
+/**
+ * Writes a set of ids as one of the many ASCEND_VISIBLE_DEVICES strings that mean it: contiguous runs as
+ * ranges (zero-padded borders too) or singles, ids as plain numbers, zero-padded numbers or device names,
+ * some items repeated, the order shuffled, and every kind of white space trimSpace removes around items and
+ * range borders. `choices` drives every decision: the generator behind Schemas.DeviceList's arbitrary.
+ */
+export const renderDeviceList = (set: ReadonlyArray<number>, choices: ReadonlyArray<number>): string => {
+  let k = 0
+  const pick = (n: number) => choices[k++ % choices.length]! % n
+  const sorted = [...new Set(set)].sort((a, b) => a - b)
+  const items: Array<string> = []
+  const single = (id: number) => {
+    const form = pick(4)
+    return form === 0 ? `${NAMES[pick(NAMES.length)]}${id}` : form === 1 ? `${"0".repeat(pick(3))}${id}` : `${id}`
+  }
+  for (let i = 0; i < sorted.length; ) {
+    let j = i
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++
+    if (j > i && pick(2) === 0) {
+      const a = sorted[i]!
+      const b = sorted[i + pick(j - i + 1)]!
+      const pad = (id: number) => `${"0".repeat(pick(3))}${id}`
+      items.push(
+        `${SPACES[pick(SPACES.length)]}${pad(a)}${SPACES[pick(SPACES.length)]}-${SPACES[pick(SPACES.length)]}${pad(b)}`
+      )
+      for (let x = b + 1; x <= sorted[j]!; x++) items.push(single(x))
+    } else {
+      for (let x = i; x <= j; x++) items.push(single(sorted[x]!))
+    }
+    i = j + 1
+  }
+  const dupes = items.filter(() => pick(5) === 0)
+  const all = [...items, ...dupes]
+  for (let i = all.length - 1; i > 0; i--) {
+    const j = pick(i + 1)
+    ;[all[i], all[j]] = [all[j]!, all[i]!]
+  }
+  return all.map((item) => `${SPACES[pick(SPACES.length)]}${item}${SPACES[pick(SPACES.length)]}`).join(",")
+}
