@@ -11,6 +11,7 @@ import { CliLauncher, type LaunchError } from "./services/CliLauncher.ts"
 import { EnvDecoder } from "./services/EnvDecoder.ts"
 import { FileTrust, type TrustError } from "./services/FileTrust.ts"
 import { MountResolver, type ResolvedMounts } from "./services/MountResolver.ts"
+import type { DestinationError } from "./services/MountSafety.ts"
 import { RunLog } from "./services/RunLog.ts"
 import { SpecParser } from "./services/SpecParser.ts"
 import { StateReader } from "./services/StateReader.ts"
@@ -19,7 +20,7 @@ import { StateReader } from "./services/StateReader.ts"
 export const UB_DRIVER_LIST = "ub_driver"
 
 /** Every way the hook can refuse; each has a one-line message naming the stage, value and place. */
-export type HookError = StateError | SpecError | EnvError | MountError | TrustError | LaunchError
+export type HookError = StateError | SpecError | EnvError | MountError | DestinationError | TrustError | LaunchError
 
 /** The five stages, which is what the pipeline needs. */
 export type Stages = StateReader | SpecParser | EnvDecoder | MountResolver | CliLauncher | HookConfig
@@ -62,8 +63,10 @@ export const planFor = (state: ContainerState): Effect.Effect<Planned, HookError
         }
       : decoded.value
     const mounts = yield* resolver.resolve(value.mountLists, {
-      allowLinks: protocol === "2021" || value.allowLink
+      allowLinks: protocol === "2021" || value.allowLink,
+      linkedParents: protocol === "2021"
     })
+    yield* resolver.checkDestinations(config.rootfs, [...mounts.files, ...mounts.dirs])
     const argv = yield* (yield* CliLauncher).prepare({
       devices: value.devices,
       allowLink: value.allowLink,

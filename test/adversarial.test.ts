@@ -440,6 +440,90 @@ const cases: ReadonlyArray<Case> = [
     expect: /exec .*cli: /
   },
 
+  // mount sources the native CLI would refuse late and without a name (its CheckLegality), refused first
+  {
+    name: "source: under a directory others can write",
+    spec: npu,
+    mutate: (h) => {
+      fs.mkdirSync(path.join(h.dir, "open"), { mode: 0o777 })
+      fs.chmodSync(path.join(h.dir, "open"), 0o777)
+      fs.writeFileSync(path.join(h.dir, "open/npu-smi"), "")
+      list(`${h.dir}/open/npu-smi\n`)(h)
+    },
+    expect: (h) =>
+      new RegExp(
+        `base.list:1: ${h.dir}/open/npu-smi: ${h.dir}/open is writable by group or others \\(mode 0777, owner uid 0\\).*fix: chmod go-w ${h.dir}/open`
+      )
+  },
+  {
+    name: "source: a file others can write",
+    spec: npu,
+    mutate: (h) => {
+      fs.writeFileSync(path.join(h.dir, "lib.so"), "")
+      fs.chmodSync(path.join(h.dir, "lib.so"), 0o666)
+      list(`${h.dir}/lib.so\n`)(h)
+    },
+    expect: /lib.so: it is writable by group or others \(mode 0666/
+  },
+  {
+    name: "source: a link (allowed) to a file under a directory others can write",
+    spec: npu,
+    mutate: (h) => {
+      fs.mkdirSync(path.join(h.dir, "open"), { mode: 0o777 })
+      fs.chmodSync(path.join(h.dir, "open"), 0o1777)
+      fs.writeFileSync(path.join(h.dir, "open/real"), "")
+      fs.symlinkSync(path.join(h.dir, "open/real"), path.join(h.dir, "via-link"))
+      list(`${h.dir}/via-link\n`)(h)
+    },
+    expect: (h) => new RegExp(`via-link: ${h.dir}/open is writable by group or others \\(mode 1777`)
+  },
+  {
+    name: "source: a symlinked parent, with the 2023 CLI",
+    spec: npu,
+    args: () => ["--cli-protocol", "2023"],
+    mutate: (h) => {
+      fs.mkdirSync(path.join(h.dir, "real"), { mode: 0o755 })
+      fs.writeFileSync(path.join(h.dir, "real/f"), "")
+      fs.symlinkSync(path.join(h.dir, "real"), path.join(h.dir, "linkdir"))
+      list(`${h.dir}/linkdir/f\n`)(h)
+    },
+    expect: (h) =>
+      new RegExp(`linkdir/f: ${h.dir}/linkdir \\(a parent\\) is a symbolic link, which today's CLI refuses`)
+  },
+
+  // destinations the image controls: a symlink in the rootfs must not carry a mount out of it
+  {
+    name: "destination: an absolute link in the image (/usr -> /tmp)",
+    spec: npu,
+    mutate: (h) => {
+      fs.symlinkSync("/tmp", path.join(h.bundle, "rootfs/usr"))
+      list("/usr/lib\n")(h)
+    },
+    expect:
+      /mount destination \/usr\/lib under rootfs .*: \/usr in the image is a symbolic link to "\/tmp", which leads out of the rootfs/
+  },
+  {
+    name: "destination: a relative link climbing out (../../../../etc)",
+    spec: npu,
+    mutate: (h) => {
+      fs.mkdirSync(path.join(h.bundle, "rootfs/usr"), { recursive: true })
+      fs.symlinkSync("../../../../../../../../etc", path.join(h.bundle, "rootfs/usr/lib"))
+      list("/usr/lib\n")(h)
+    },
+    expect:
+      /\/usr\/lib in the image is a symbolic link to "..\/..\/..\/..\/..\/..\/..\/..\/etc", which leads out of the rootfs \(to \/etc\)/
+  },
+  {
+    name: "destination: an absolute link is the host's path even when the image has that path",
+    spec: npu,
+    mutate: (h) => {
+      fs.symlinkSync("/inner", path.join(h.bundle, "rootfs/usr"))
+      fs.mkdirSync(path.join(h.bundle, "rootfs/inner/lib"), { recursive: true })
+      list("/usr/lib\n")(h)
+    },
+    expect: /\/usr in the image is a symbolic link to "\/inner", which leads out of the rootfs/
+  },
+
   // the hook's own arguments (set by the installer, but still checked)
   { name: "args: unknown flag", args: () => ["--evil"], expect: /unknown argument "--evil"/ },
   { name: "args: flag without value", args: () => ["--config-dir"], expect: /--config-dir needs a value/ }

@@ -426,6 +426,14 @@ for (const build of processBuilds()) {
       assert.include(argvOf(allowed, p2023).join(" "), `--mount-file ${link}`)
     })
 
+    it("a symlink in the image that stays inside the rootfs is fine", () => {
+      const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=0"), lists: { base: "/usr/lib\n" } })
+      fs.mkdirSync(path.join(h.bundle, "rootfs/real-usr"), { recursive: true })
+      fs.symlinkSync("real-usr", path.join(h.bundle, "rootfs/usr"))
+      fs.symlinkSync("/real-usr/../real-usr", path.join(h.bundle, "rootfs/usr2"))
+      assert.include(argvOf(h).join(" "), "--mount-dir /usr/lib")
+    })
+
     it("--cli-protocol takes only 2021 or 2023", () => {
       refused(host({ env: npu("ASCEND_VISIBLE_DEVICES=0") }), /--cli-protocol takes 2021 or 2023, not "2022"/, {
         args: ["--cli-protocol", "2022"]

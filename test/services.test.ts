@@ -163,7 +163,7 @@ describe("MountResolver", () => {
         ),
         [`${CONF}/two.list`]: file("/lib/a.so\n/e\n"),
         "/lib/a.so": file(""),
-        "/sock": special("Socket"),
+        "/sock": special("Socket", { mode: 0o755 }),
         "/dev/null": special("CharacterDevice"),
         "/link": symlink("lib/a.so"),
         "/d": dir(),

@@ -15,6 +15,7 @@ export class MountError extends Data.TaggedError("MountError")<{
     | "BadLine"
     | "TooManyMounts"
     | "Symlink"
+    | "Writable"
   readonly path: string
   /** 1-based line of the list (not `line`: JavaScriptCore puts its own `line` on every Error). */
   readonly lineNumber?: number

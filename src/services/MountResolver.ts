@@ -8,6 +8,7 @@ import { readBounded } from "../platform/readBounded.ts"
 import { MountError, type MountListEntry, parseMountList } from "../schemas/MountList.ts"
 import { joinPath } from "../schemas/Paths.ts"
 import { FileTrust, type TrustError } from "./FileTrust.ts"
+import { DestinationError, destinationProblem, sourceProblem } from "./MountSafety.ts"
 
 export { MountError }
 
@@ -29,6 +30,8 @@ export interface MountDecision extends MountListEntry {
 export interface ResolveOptions {
   /** False: a source that is a symbolic link is refused (default true: links are mounted as what they lead to). */
   readonly allowLinks?: boolean
+  /** False: a source with a symbolic link among its parents is refused (today's CLI; default true). */
+  readonly linkedParents?: boolean
 }
 
 /** Stage 4: turns mount-list names into `--mount-file` and `--mount-dir` paths. */
@@ -51,6 +54,8 @@ export class MountResolver extends Context.Service<
     ) => Effect.Effect<ResolvedMounts, MountError | TrustError>
     /** Whether `<configDir>/<name>.list` exists (anything there counts; reading it is checked as usual). */
     readonly hasList: (name: string) => Effect.Effect<boolean>
+    /** Fails when one of `paths`, mounted at the same path under `rootfs`, would land outside it (MountSafety). */
+    readonly checkDestinations: (rootfs: string, paths: ReadonlyArray<string>) => Effect.Effect<void, DestinationError>
   }
 >()("ascend-docker-hook/MountResolver") {
   /** Reads `<configDir>/<name>.list` through FileSystem, each checked by FileTrust before it is read. */
@@ -101,6 +106,8 @@ export class MountResolver extends Context.Service<
         options?: ResolveOptions
       ) {
         yield* trust.directory(configDir, "config dir")
+        const rules = { allowLinks: options?.allowLinks !== false, linkedParents: options?.linkedParents !== false }
+        const stats = new Map<string, FileSystem.File.Info | undefined>()
         const seen = new Set<string>()
         const decisions: Array<MountDecision> = []
         let files = 0
@@ -121,7 +128,18 @@ export class MountResolver extends Context.Service<
                 detail: `${entry.path} is a symbolic link, which the CLI refuses unless the container sets ASCEND_ALLOW_LINK=True`
               })
             }
-            if (decision.outcome !== "skipped") seen.add(entry.path)
+            if (decision.outcome !== "skipped") {
+              const problem = yield* sourceProblem(fs, entry.path, rules, stats)
+              if (problem !== undefined) {
+                return yield* new MountError({
+                  reason: problem.reason,
+                  path: list,
+                  lineNumber: entry.line,
+                  detail: `${entry.path}: ${problem.detail}`
+                })
+              }
+              seen.add(entry.path)
+            }
             const over =
               decision.outcome === "file" && ++files > Limits.mountFiles
                 ? `${Limits.mountFiles} files`
@@ -145,6 +163,13 @@ export class MountResolver extends Context.Service<
             Effect.as(true),
             Effect.orElseSucceed(() => false)
           ),
+        checkDestinations: Effect.fn("MountResolver.checkDestinations")(function* (rootfs, paths) {
+          for (const path of paths) {
+            const detail = yield* destinationProblem(fs, rootfs, path)
+            if (detail !== undefined)
+              return yield* new DestinationError({ reason: "LeavesRootfs", rootfs, path, detail })
+          }
+        }),
         resolve: (names, options) =>
           Effect.map(inspect(names, options), (decisions) => ({
             files: decisions.filter((d) => d.outcome === "file").map((d) => d.path),
