@@ -3,7 +3,8 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { HookConfig } from "./HookConfig.ts"
 import type { ExecError } from "./platform/Exec.ts"
-import type { AscendRequest, EnvError } from "./schemas/AscendEnv.ts"
+import { type AscendRequest, type EnvError, VISIBLE_DEVICES } from "./schemas/AscendEnv.ts"
+import { gateRequest, lookupEnv } from "./schemas/ContainerEnv.ts"
 import type { SpecError } from "./schemas/ContainerSpec.ts"
 import type { ContainerState, StateError } from "./schemas/ContainerState.ts"
 import type { MountError } from "./schemas/MountList.ts"
@@ -33,6 +34,8 @@ export interface Planned {
   readonly mounts: ResolvedMounts
   /** The CLI's argv; None when there is nothing to do. */
   readonly argv: Option.Option<ReadonlyArray<string>>
+  /** The container asked by env but is unprivileged, and the policy is `ignore`. */
+  readonly ignored: boolean
 }
 
 /** Stage 1: the container state, from stdin or --state. */
@@ -44,12 +47,26 @@ export const readState: Effect.Effect<ContainerState, StateError, StateReader> =
 export const planFor = (state: ContainerState): Effect.Effect<Planned, HookError, Stages> =>
   Effect.gen(function* () {
     const config = yield* (yield* SpecParser).parse(state.bundle)
-    const decoded = yield* (yield* EnvDecoder).decode(config.env)
+    const { protocol = "2021", unprivilegedEnv = "accept" } = yield* HookConfig
+    const gated = yield* Effect.fromResult(
+      gateRequest(
+        yield* (yield* EnvDecoder).decode(config.env),
+        config.privileged,
+        unprivilegedEnv,
+        lookupEnv(config.env, VISIBLE_DEVICES) ?? ""
+      )
+    )
+    const decoded = gated.request
     if (Option.isNone(decoded)) {
-      return { rootfs: config.rootfs, request: decoded, mounts: { files: [], dirs: [] }, argv: Option.none() }
+      return {
+        rootfs: config.rootfs,
+        request: decoded,
+        mounts: { files: [], dirs: [] },
+        argv: Option.none(),
+        ignored: gated.ignored
+      }
     }
     const resolver = yield* MountResolver
-    const { protocol = "2021" } = yield* HookConfig
     // 2023: on hosts with the UB fabric (an ub_driver list in the config dir) its driver list comes too,
     // and the CLI must then accept links, unless the container set DISABLE_UB_MOUNT=True (upstream's rule).
     const ub = protocol === "2023" && !decoded.value.disableUbMount && (yield* resolver.hasList(UB_DRIVER_LIST))
@@ -75,7 +92,7 @@ export const planFor = (state: ContainerState): Effect.Effect<Planned, HookError
       mounts,
       options: value.options
     })
-    return { rootfs: config.rootfs, request: Option.some(value), mounts, argv: Option.some(argv) }
+    return { rootfs: config.rootfs, request: Option.some(value), mounts, argv: Option.some(argv), ignored: false }
   }).pipe(Effect.withSpan("Hook.planFor"))
 
 /**
@@ -104,7 +121,7 @@ export const run: Effect.Effect<number, HookError | ExecError, Stages> = Effect.
     devices: request?.devices,
     options: request?.options,
     mounts: planned.mounts.files.length + planned.mounts.dirs.length,
-    outcome: Option.isNone(planned.argv) ? "not-npu" : "exec"
+    outcome: planned.ignored ? "ignored:unprivileged-env" : Option.isNone(planned.argv) ? "not-npu" : "exec"
   })
   if (Option.isNone(planned.argv)) return 0
   return yield* (yield* CliLauncher).launch(planned.argv.value)

@@ -1,5 +1,6 @@
 import * as Context from "effect/Context"
 import * as Layer from "effect/Layer"
+import type { UnprivilegedEnvPolicy } from "./schemas/AscendEnv.ts"
 
 /** Where the hook looks for things and who it is: set by whoever installs the hook, never by the container. */
 export interface HookSettings {
@@ -13,6 +14,8 @@ export interface HookSettings {
   readonly uid: number
   /** Which ascend-docker-cli generation the argv is for; 2021 (the seed's) when not given. */
   readonly protocol?: CliProtocol
+  /** What an env request from an unprivileged container gets; `accept` when not given. */
+  readonly unprivilegedEnv?: UnprivilegedEnvPolicy
 }
 
 /**

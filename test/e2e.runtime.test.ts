@@ -490,6 +490,21 @@ describe.runIf(canRun)("the wrapper with today's stack (2023 CLI, CDI mode), und
     }
   })
 
+  it("the privilege gate in the wrapper: runc spec's container is unprivileged; ignore gives it nothing, refuse fails it", () => {
+    const ignored = run(["ASCEND_VISIBLE_DEVICES=0"], { ASCEND_DOCKER_RUNTIME_UNPRIVILEGED_ENV: "ignore" })
+    assert.strictEqual(ignored.status, 0, ignored.stderr)
+    assert.notInclude(ignored.devices, "davinci0")
+    assert.isUndefined(ignored.after.hooks?.prestart)
+    assert.isUndefined(ignored.record)
+    const refused = run(["ASCEND_VISIBLE_DEVICES=0"], { ASCEND_DOCKER_RUNTIME_UNPRIVILEGED_ENV: "refuse" })
+    assert.strictEqual(refused.status, 1)
+    assert.match(
+      refused.stderr,
+      /^ascend-docker-runtime: container env ASCEND_VISIBLE_DEVICES: item "0" is asked for by an unprivileged container/
+    )
+    assert.notInclude(execFileSync("runc", ["list", "-q"], { encoding: "utf8" }).split("\n"), refused.id)
+  })
+
   it("2021 protocol forced: the hook only (its CLI makes the nodes), so the 2023 CLI refuses --devices", () => {
     const r = run(["ASCEND_VISIBLE_DEVICES=0"], { ASCEND_DOCKER_RUNTIME_CLI_PROTOCOL: "2021" })
     assert.notStrictEqual(r.status, 0)

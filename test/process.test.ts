@@ -434,6 +434,40 @@ for (const build of processBuilds()) {
       assert.include(argvOf(h).join(" "), "--mount-dir /usr/lib")
     })
 
+    it("the privilege gate: an env request from an unprivileged container is accepted, ignored or refused", () => {
+      const caps = (bounding: ReadonlyArray<string> | undefined) => ({
+        process: { env: npu("ASCEND_VISIBLE_DEVICES=0"), ...(bounding ? { capabilities: { bounding } } : {}) },
+        root: { path: "rootfs" }
+      })
+      const unprivileged = [undefined, ["CAP_CHOWN", "CAP_NET_BIND_SERVICE"]] as const
+      for (const bounding of unprivileged) {
+        assert.deepStrictEqual(
+          argvOf(host({ config: caps(bounding) })).slice(0, 2),
+          ["--devices", "0"],
+          "accept is the default"
+        )
+        const h = host({ config: caps(bounding) })
+        const log = path.join(h.dir, "run.log")
+        const ignored = runHook(h, { args: ["--unprivileged-env", "ignore", "--log", log] })
+        assert.strictEqual(ignored.status, 0, ignored.stderr)
+        assert.isUndefined(ignored.cli, "ignored: nothing run")
+        assert.match(fs.readFileSync(log, "utf8"), /devices=- .*outcome=ignored:unprivileged-env /)
+        refused(
+          host({ config: caps(bounding) }),
+          /ASCEND_VISIBLE_DEVICES: item "0" is asked for by an unprivileged container \(no CAP_SYS_ADMIN\)/,
+          {
+            args: ["--unprivileged-env", "refuse"]
+          }
+        )
+      }
+      // A privileged container is served whatever the setting.
+      for (const policy of ["ignore", "refuse"]) {
+        const h = host({ config: caps(["CAP_CHOWN", "CAP_SYS_ADMIN"]) })
+        assert.deepStrictEqual(argvOf(h, { args: ["--unprivileged-env", policy] }).slice(0, 2), ["--devices", "0"])
+      }
+      refused(host(), /--unprivileged-env takes accept, ignore or refuse/, { args: ["--unprivileged-env", "no"] })
+    })
+
     it("--cli-protocol takes only 2021 or 2023", () => {
       refused(host({ env: npu("ASCEND_VISIBLE_DEVICES=0") }), /--cli-protocol takes 2021 or 2023, not "2022"/, {
         args: ["--cli-protocol", "2022"]

@@ -49,7 +49,8 @@ const main = (loadAdmin: () => Promise<typeof import("./admin.ts")>): number | P
     cliPath: inv.cliPath === undefined ? joinPath(selfDir(), CLI_NAME) : resolveFrom(cwd, inv.cliPath),
     statePath: inv.statePath === undefined ? STDIN_PATH : resolveFrom(cwd, inv.statePath),
     uid: process.getuid?.() ?? 0,
-    protocol: inv.cliProtocol ?? "2021"
+    protocol: inv.cliProtocol ?? "2021",
+    unprivilegedEnv: inv.unprivilegedEnv ?? "accept"
   })
   let printed = false
   const exec = inv.dryRun

@@ -19,6 +19,8 @@ import { parseRuncArgs } from "../wrapper/RuncArgs.ts"
  *   ASCEND_DOCKER_RUNTIME_MODE       hook (default) or cdi (no hook, no CLI: the CDI edits applied here)
  *   ASCEND_DOCKER_RUNTIME_CLI_PROTOCOL  2021 or 2023 (default: detected from the CLI next to the hook)
  *   ASCEND_DOCKER_RUNTIME_DEV_ROOT   where the device nodes are (default /dev)
+ *   ASCEND_DOCKER_RUNTIME_UNPRIVILEGED_ENV  accept (default), ignore or refuse an env request from a
+ *                                    container without CAP_SYS_ADMIN (passed on to the hook)
  *   ASCEND_DOCKER_RUNTIME_CONFIG_DIR the mount lists' dir (default /etc/ascend-docker-runtime.d; passed
  *                                    on to the hook as --config-dir when set)
  */
@@ -65,6 +67,12 @@ const main = (): number => {
       fs.writeSync(2, errorLine(line, PROGRAM))
       return 1
     }
+    const policy = env.ASCEND_DOCKER_RUNTIME_UNPRIVILEGED_ENV || "accept"
+    if (policy !== "accept" && policy !== "ignore" && policy !== "refuse") {
+      const line = `ASCEND_DOCKER_RUNTIME_UNPRIVILEGED_ENV must be accept, ignore or refuse, not ${JSON.stringify(policy)}`
+      fs.writeSync(2, errorLine(line, PROGRAM))
+      return 1
+    }
     const cwd = process.cwd()
     const hookPath = env.ASCEND_DOCKER_RUNTIME_HOOK || joinPath(selfDir(), "ascend-docker-hook")
     const configDir = env.ASCEND_DOCKER_RUNTIME_CONFIG_DIR || undefined
@@ -84,7 +92,8 @@ const main = (): number => {
         ]
       },
       cliPath: joinPath(dirnameOf(hookPath), CLI_NAME),
-      uid: process.getuid?.() ?? 0
+      uid: process.getuid?.() ?? 0,
+      unprivilegedEnv: policy
     })
     if (failure !== undefined) {
       fs.writeSync(2, errorLine(failure, PROGRAM))

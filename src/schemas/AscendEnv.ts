@@ -23,6 +23,13 @@ export type AscendVariable =
 /** A runtime option the native CLI understands. */
 export type RuntimeOption = "NODRV" | "VIRTUAL"
 
+/**
+ * What an env request for NPUs from an unprivileged container (no CAP_SYS_ADMIN) gets: `accept` (the
+ * default, as NVIDIA's), `ignore` (treated as no request), `refuse` (the container fails). An image or a
+ * pod spec can set the env; it cannot give itself CAP_SYS_ADMIN.
+ */
+export type UnprivilegedEnvPolicy = "accept" | "ignore" | "refuse"
+
 /** What an NPU container asks for, decoded and normalized (described by Schemas.AscendRequest). */
 export interface AscendRequest {
   /** NPU ids, ascending, without duplicates. */
@@ -40,7 +47,15 @@ export interface AscendRequest {
 /** Why a value of one of the variables was refused. */
 export class EnvError extends Data.TaggedError("EnvError")<{
   readonly variable: AscendVariable
-  readonly reason: "TooLong" | "EmptyItem" | "BadItem" | "BadRange" | "ReversedRange" | "OutOfRange" | "BadName"
+  readonly reason:
+    | "TooLong"
+    | "EmptyItem"
+    | "BadItem"
+    | "BadRange"
+    | "ReversedRange"
+    | "OutOfRange"
+    | "BadName"
+    | "Unprivileged"
   readonly item: string
   readonly detail: string
 }> {

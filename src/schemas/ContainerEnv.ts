@@ -11,6 +11,7 @@ import {
   NO_DEVICES,
   RUNTIME_MOUNTS,
   RUNTIME_OPTIONS,
+  type UnprivilegedEnvPolicy,
   VISIBLE_DEVICES
 } from "./AscendEnv.ts"
 import { parseDeviceList } from "./DeviceList.ts"
@@ -78,3 +79,26 @@ export const decodeAscendEnv = (
     const disableUbMount = yield* parseTrueFalse(DISABLE_UB_MOUNT, lookupEnv(env, DISABLE_UB_MOUNT))
     return Option.some({ devices, mountLists, options, allowLink, disableUbMount })
   })
+
+/**
+ * The privilege gate, one rule for the hook and the wrapper: an env request from an unprivileged container
+ * is kept (`accept`), dropped (`ignore`: the result says so, for the run log) or refused (`refuse`).
+ */
+export const gateRequest = (
+  request: Option.Option<AscendRequest>,
+  privileged: boolean,
+  policy: UnprivilegedEnvPolicy,
+  visible: string
+): Result.Result<{ readonly request: Option.Option<AscendRequest>; readonly ignored: boolean }, EnvError> => {
+  if (Option.isNone(request) || privileged || policy === "accept") return Result.succeed({ request, ignored: false })
+  if (policy === "ignore") return Result.succeed({ request: Option.none(), ignored: true })
+  return Result.fail(
+    new EnvError({
+      variable: VISIBLE_DEVICES,
+      reason: "Unprivileged",
+      item: visible,
+      detail:
+        "is asked for by an unprivileged container (no CAP_SYS_ADMIN), which this host refuses (unprivileged-env refuse)"
+    })
+  )
+}

@@ -11,6 +11,8 @@ export interface ContainerConfig {
   readonly rootfs: string
   /** The container's `process.env`: untrusted, straight from the image and the user. */
   readonly env: ReadonlyArray<string>
+  /** CAP_SYS_ADMIN is in `process.capabilities.bounding` (no capabilities field: unprivileged). */
+  readonly privileged: boolean
 }
 
 /** Why config.json could not be read, decoded or used. */
@@ -79,8 +81,16 @@ export const decodeContainerConfig = (
   }
   const problem = shapeProblem(json.success)
   if (problem !== undefined) return Result.fail(new SpecError({ reason: "Shape", path, detail: oneLine(problem) }))
-  const spec = json.success as { process: { env?: ReadonlyArray<string> | null }; root: { path: string } }
+  const spec = json.success as {
+    process: { env?: ReadonlyArray<string> | null; capabilities?: { bounding?: unknown } | null }
+    root: { path: string }
+  }
+  const bounding = spec.process.capabilities?.bounding
   const rootfs = resolveRootfs(bundle, spec.root.path)
   if (Result.isFailure(rootfs)) return Result.fail(new SpecError({ reason: "Rootfs", path, detail: rootfs.failure }))
-  return Result.succeed({ rootfs: rootfs.success, env: spec.process.env ?? [] })
+  return Result.succeed({
+    rootfs: rootfs.success,
+    env: spec.process.env ?? [],
+    privileged: Array.isArray(bounding) && bounding.includes("CAP_SYS_ADMIN")
+  })
 }

@@ -1,5 +1,6 @@
 import * as Result from "effect/Result"
 import type { CliProtocol } from "../HookConfig.ts"
+import type { UnprivilegedEnvPolicy } from "./AscendEnv.ts"
 
 /** How the hook was invoked: the hook entry's `args`, set by an installer, never by the container. */
 export interface Invocation {
@@ -9,6 +10,7 @@ export interface Invocation {
   readonly statePath?: string
   readonly logFile?: string
   readonly cliProtocol?: CliProtocol
+  readonly unprivilegedEnv?: UnprivilegedEnvPolicy
   readonly dryRun: boolean
   /** A subcommand's own arguments. */
   readonly rest?: ReadonlyArray<string>
@@ -32,6 +34,8 @@ driver mounts the container asks for (ASCEND_VISIBLE_DEVICES, ASCEND_RUNTIME_MOU
   --cli PATH        the native CLI (default: ascend-docker-cli next to this hook)
   --cli-protocol P  the CLI's generation: 2021 (default; --devices, as the seed) or 2023 (every CLI since
                     March 2023: no --devices, --allow-link from ASCEND_ALLOW_LINK; the wrapper adds the nodes)
+  --unprivileged-env P  an ASCEND_VISIBLE_DEVICES request from a container without CAP_SYS_ADMIN:
+                    accept (default), ignore (as no request; the run log says so) or refuse
   --state FILE      read the container state from FILE instead of stdin
   --log FILE        append one line per run to FILE (mode 0640, rotated at 2 MiB, 2 kept);
                     the Ascend default is /var/log/ascend-docker-runtime/hook-run.log
@@ -44,7 +48,8 @@ const VALUE_FLAGS = {
   "--cli": "cliPath",
   "--state": "statePath",
   "--log": "logFile",
-  "--cli-protocol": "cliProtocol"
+  "--cli-protocol": "cliProtocol",
+  "--unprivileged-env": "unprivilegedEnv"
 } as const
 
 /** Parses the hook's own arguments (`--flag value` or `--flag=value`); an unknown one is an error. */
@@ -72,6 +77,13 @@ export const parseInvocation = (args: ReadonlyArray<string>): Result.Result<Invo
         if (value !== "2021" && value !== "2023")
           return Result.fail(`--cli-protocol takes 2021 or 2023, not ${JSON.stringify(value)}`)
         out.cliProtocol = value
+        continue
+      }
+      if (key === "unprivilegedEnv") {
+        if (value !== "accept" && value !== "ignore" && value !== "refuse") {
+          return Result.fail(`--unprivileged-env takes accept, ignore or refuse, not ${JSON.stringify(value)}`)
+        }
+        out.unprivilegedEnv = value
         continue
       }
       out[key] = value

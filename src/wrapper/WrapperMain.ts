@@ -6,9 +6,9 @@ import * as Option from "effect/Option"
 import { type CliProtocol, HookConfig } from "../HookConfig.ts"
 import { failureMessage } from "../platform/NodePlatform.ts"
 import * as SyncFileSystem from "../platform/SyncFileSystem.ts"
-import { VISIBLE_DEVICES } from "../schemas/AscendEnv.ts"
+import { type UnprivilegedEnvPolicy, VISIBLE_DEVICES } from "../schemas/AscendEnv.ts"
 import { CLI_SCAN_BYTES, cliProtocolOf } from "../schemas/CliProtocol.ts"
-import { asksForNothing, lookupEnv } from "../schemas/ContainerEnv.ts"
+import { asksForNothing, gateRequest, lookupEnv } from "../schemas/ContainerEnv.ts"
 import { DeviceNodes } from "../services/DeviceNodes.ts"
 import { EnvDecoder } from "../services/EnvDecoder.ts"
 import { FileTrust } from "../services/FileTrust.ts"
@@ -36,6 +36,8 @@ export interface WrapperSettings {
   readonly hook: { readonly path: string; readonly args: ReadonlyArray<string> }
   readonly cliPath: string
   readonly uid: number
+  /** ASCEND_DOCKER_RUNTIME_UNPRIVILEGED_ENV: what an env request from an unprivileged container gets. */
+  readonly unprivilegedEnv: UnprivilegedEnvPolicy
 }
 
 /**
@@ -56,7 +58,9 @@ export const detectProtocol = (fs: FileSystem.FileSystem, cliPath: string): Effe
 const hookArgs = (settings: WrapperSettings, protocol: CliProtocol): ReadonlyArray<string> => [
   ...settings.hook.args,
   ...(settings.configDirGiven ? ["--config-dir", settings.configDir] : []),
-  ...(protocol === "2023" ? ["--cli-protocol", "2023"] : [])
+  ...(protocol === "2023" ? ["--cli-protocol", "2023"] : []),
+  // The hook must judge the container as the wrapper did.
+  ...(settings.unprivilegedEnv === "accept" ? [] : ["--unprivileged-env", settings.unprivilegedEnv])
 ]
 
 /**
@@ -90,7 +94,15 @@ export const prepareBundle = (settings: WrapperSettings): string | undefined => 
       )
     )
     const { edits, hook } = yield* Effect.gen(function* () {
-      const request = yield* EnvDecoder.use((d) => d.decode(config.env))
+      const gated = yield* Effect.fromResult(
+        gateRequest(
+          yield* EnvDecoder.use((d) => d.decode(config.env)),
+          config.privileged,
+          settings.unprivilegedEnv,
+          lookupEnv(config.env, VISIBLE_DEVICES) ?? ""
+        )
+      )
+      const request = gated.request
       if (Option.isNone(request)) return { edits: undefined, hook: undefined }
       const { devices, options, mountLists } = request.value
       const nodes = yield* DeviceNodes
