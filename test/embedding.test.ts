@@ -28,9 +28,10 @@ describe("embedding as a library", () => {
     assert.deepStrictEqual(Option.getOrThrow(result.otherDevices), [7])
   })
 
-  it("the README shows example/embed.ts as it is", () => {
+  it("the README shows example/embed.ts and example/property.test.ts as they are", () => {
     const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8")
-    const example = fs.readFileSync(path.join(ROOT, "example/embed.ts"), "utf8").trim()
-    assert.include(readme, example)
+    for (const file of ["example/embed.ts", "example/property.test.ts"]) {
+      assert.include(readme, fs.readFileSync(path.join(ROOT, file), "utf8").trim(), file)
+    }
   })
 })
