@@ -499,4 +499,61 @@ describe("the self-contained binary", () => {
       assert.deepStrictEqual(record.argv.slice(0, 3), [path.join(dir, "ascend-docker-cli"), "--devices", "2"])
     }
   })
+
+  it(".env and bunfig.toml in the cwd (the bundle dir, the image owner's) change nothing", () => {
+    const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=1") })
+    const marker = path.join(h.dir, "preloaded")
+    const preload = path.join(h.dir, "preload.js")
+    fs.writeFileSync(preload, `require("fs").writeFileSync(${JSON.stringify(marker)}, "ran")\n`)
+    const elsewhere = path.join(h.dir, "elsewhere.json")
+    fs.writeFileSync(path.join(h.bundle, ".env"), `ADH_RECORD=${elsewhere}\nASCEND_X=1\n`)
+    fs.writeFileSync(
+      path.join(h.bundle, "bunfig.toml"),
+      `preload = [${JSON.stringify(preload)}]\n[run]\npreload = [${JSON.stringify(preload)}]\n`
+    )
+    for (const exe of [BINARY]) {
+      fs.rmSync(h.record, { force: true })
+      const run = spawnSync(exe, ["--config-dir", h.configDir, "--cli", h.cli], {
+        cwd: h.bundle,
+        input: h.state,
+        env: { ADH_RECORD: h.record },
+        encoding: "utf8"
+      })
+      assert.strictEqual(run.status, 0, run.stderr)
+      const record = JSON.parse(fs.readFileSync(h.record, "utf8"))
+      assert.deepStrictEqual(record.env, [`ADH_RECORD=${h.record}`], "nothing from .env reached the hook or the CLI")
+      assert.isFalse(fs.existsSync(elsewhere))
+      assert.isFalse(fs.existsSync(marker), "bunfig.toml's preload did not run")
+    }
+  })
+
+  it("loader variables never reach the CLI, nor runc behind the wrapper", () => {
+    const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=0") })
+    const injected = {
+      LD_PRELOAD: "/x.so",
+      LD_LIBRARY_PATH: "/x",
+      NODE_OPTIONS: "--require /x",
+      BUN_X: "1",
+      GLIBC_TUNABLES: "x"
+    }
+    const run = runAny(h, { build: "binary", env: injected })
+    assert.strictEqual(run.status, 0, run.stderr)
+    assert.deepStrictEqual(run.cli!.env, [`ADH_RECORD=${h.record}`])
+    // The wrapper's pass-through: runc is the recording CLI here, which records the env it got.
+    const record = path.join(h.dir, "runc.json")
+    const wrapper = path.join(h.dir, "ascend-docker-runtime")
+    fs.symlinkSync(BINARY, wrapper)
+    const pass = spawnSync(wrapper, ["--version"], {
+      env: { ...injected, ADH_RECORD: record, ASCEND_DOCKER_RUNTIME_RUNC: h.cli, KEEP: "me" },
+      encoding: "utf8"
+    })
+    assert.strictEqual(pass.status, 0, pass.stderr)
+    const got = JSON.parse(fs.readFileSync(record, "utf8"))
+    assert.deepStrictEqual(got.argv.slice(1), ["--version"])
+    assert.deepStrictEqual([...got.env].sort(), [
+      `ADH_RECORD=${record}`,
+      `ASCEND_DOCKER_RUNTIME_RUNC=${h.cli}`,
+      "KEEP=me"
+    ])
+  })
 })

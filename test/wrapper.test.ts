@@ -5,6 +5,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { HOOK_ENV } from "../src/HookConfig.ts"
 import * as MemoryFileSystem from "../src/platform/MemoryFileSystem.ts"
+import { isLoaderVariable } from "../src/schemas/LoaderEnv.ts"
 import { DeviceNodes, majorMinor } from "../src/services/DeviceNodes.ts"
 import { BundleEditor } from "../src/wrapper/BundleEditor.ts"
 import { applyEdits, type ContainerEdits, npuEdits, RUNTIME_MARK } from "../src/wrapper/ContainerEdits.ts"
@@ -74,6 +75,10 @@ describe("BundleEditor", () => {
       assert.strictEqual(yield* edit(NONE, { hook: HOOK, mark: true }), "edited")
       const after = JSON.parse(yield* fs.readFileString("/b/config.json"))
       assert.deepStrictEqual(after.hooks, { prestart: [other, { ...HOOK, env: HOOK_ENV }], poststop: [other] })
+      assert.isFalse(
+        HOOK_ENV.some((e) => isLoaderVariable(e.slice(0, e.indexOf("=")))),
+        "no BUN_OPTIONS, NODE_OPTIONS or LD_* can be in an entry we write"
+      )
       assert.deepStrictEqual(after.process.env, ["ASCEND_VISIBLE_DEVICES=0", RUNTIME_MARK])
       const st = yield* fs.stat("/b/config.json")
       assert.strictEqual(st.mode & 0o777, 0o640)
