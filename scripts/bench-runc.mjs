@@ -39,9 +39,9 @@ variants.push({
     env: ["LANG=C"]
   }
 })
-const sea = path.join(root, "dist/ascend-docker-hook")
-if (fs.existsSync(sea)) {
-  fs.copyFileSync(sea, path.join(work, "bin", "ascend-docker-hook"))
+const binary = path.join(root, "dist/ascend-docker-hook")
+if (fs.existsSync(binary)) {
+  fs.copyFileSync(binary, path.join(work, "bin", "ascend-docker-hook"))
   fs.chmodSync(path.join(work, "bin", "ascend-docker-hook"), 0o755)
   variants.push({
     name: "ascend-docker-hook (binary)",
@@ -112,6 +112,17 @@ for (const v of variants) {
       .padStart(7)} ${Math.max(...v.samples)
       .toFixed(1)
       .padStart(7)} ${(m - floor).toFixed(1).padStart(15)}`
+  )
+}
+const added = (name) => {
+  const v = variants.find((x) => x.name === name)
+  return v === undefined ? undefined : median(v.samples) - floor
+}
+const ours = added("ascend-docker-hook (binary)")
+const seed = added("Go seed")
+if (ours !== undefined && seed !== undefined) {
+  console.log(
+    `\ntime the binary adds to runc run / time the Go seed adds: ${(ours / seed).toFixed(2)}x (required <= 3.0x, aim <= 2.0x)`
   )
 }
 fs.rmSync(work, { recursive: true, force: true })

@@ -8,7 +8,7 @@ import { readBounded } from "../platform/readBounded.ts"
 import { MountError, type MountListEntry, parseMountList } from "../schemas/MountList.ts"
 import { joinPath } from "../schemas/Paths.ts"
 import { FileTrust, type TrustError } from "./FileTrust.ts"
-import { DestinationError, destinationProblem, sourceProblem } from "./MountSafety.ts"
+import { DestinationError, destinationProblem, safetyCache, sourceProblem } from "./MountSafety.ts"
 
 export { MountError }
 
@@ -87,17 +87,18 @@ export class MountResolver extends Context.Service<
         return yield* Effect.fromResult(parseMountList(read.text, path))
       })
 
+      /** What an entry is: one lstat, and a stat of what a link leads to where links are allowed. */
       const classify = (entry: MountListEntry, allowLinks: boolean) =>
-        fs[allowLinks ? "stat" : "lstat"](entry.path).pipe(
-          Effect.map((st) =>
-            st.type === "SymbolicLink"
-              ? ({ outcome: "link" } as const)
-              : st.type === "File" || st.type === "Socket"
-                ? ({ outcome: "file" } as const)
-                : st.type === "Directory"
-                  ? ({ outcome: "dir" } as const)
-                  : ({ outcome: "skipped", why: `is a ${st.type}` } as const)
-          ),
+        Effect.gen(function* () {
+          const self = yield* fs.lstat(entry.path)
+          if (self.type === "SymbolicLink" && !allowLinks) return { outcome: "link", self } as const
+          const st = self.type === "SymbolicLink" ? yield* fs.stat(entry.path) : self
+          return st.type === "File" || st.type === "Socket"
+            ? ({ outcome: "file", self } as const)
+            : st.type === "Directory"
+              ? ({ outcome: "dir", self } as const)
+              : ({ outcome: "skipped", why: `is a ${st.type}` } as const)
+        }).pipe(
           Effect.orElseSucceed(() => ({ outcome: "skipped", why: "does not exist or cannot be inspected" }) as const)
         )
 
@@ -107,7 +108,7 @@ export class MountResolver extends Context.Service<
       ) {
         yield* trust.directory(configDir, "config dir")
         const rules = { allowLinks: options?.allowLinks !== false, linkedParents: options?.linkedParents !== false }
-        const stats = new Map<string, FileSystem.File.Info | undefined>()
+        const cache = safetyCache()
         const seen = new Set<string>()
         const decisions: Array<MountDecision> = []
         let files = 0
@@ -129,7 +130,7 @@ export class MountResolver extends Context.Service<
               })
             }
             if (decision.outcome !== "skipped") {
-              const problem = yield* sourceProblem(fs, entry.path, rules, stats)
+              const problem = yield* sourceProblem(fs, entry.path, decision.self, rules, cache)
               if (problem !== undefined) {
                 return yield* new MountError({
                   reason: problem.reason,
@@ -150,7 +151,11 @@ export class MountResolver extends Context.Service<
               const detail = `more than ${over} to mount`
               return yield* new MountError({ reason: "TooManyMounts", path: list, lineNumber: entry.line, detail })
             }
-            decisions.push({ ...entry, list, ...decision })
+            decisions.push(
+              decision.outcome === "skipped"
+                ? { ...entry, list, outcome: "skipped", why: decision.why }
+                : { ...entry, list, outcome: decision.outcome }
+            )
           }
         }
         return decisions
@@ -164,8 +169,9 @@ export class MountResolver extends Context.Service<
             Effect.orElseSucceed(() => false)
           ),
         checkDestinations: Effect.fn("MountResolver.checkDestinations")(function* (rootfs, paths) {
+          const missing = new Set<string>()
           for (const path of paths) {
-            const detail = yield* destinationProblem(fs, rootfs, path)
+            const detail = yield* destinationProblem(fs, rootfs, path, missing)
             if (detail !== undefined)
               return yield* new DestinationError({ reason: "LeavesRootfs", rootfs, path, detail })
           }

@@ -11,15 +11,6 @@ import { dirnameOf, joinPath, normalizeAbsolute } from "../schemas/Paths.ts"
  * hook's MountResolver and by doctor.
  */
 
-/** Every directory above `p`, nearest first, `/` last. */
-const ancestors = (p: string): Array<string> => {
-  const out: Array<string> = []
-  for (let d = dirnameOf(p); ; d = dirnameOf(d)) {
-    out.push(d)
-    if (d === "/") return out
-  }
-}
-
 const octal = (mode: number) => (mode & 0o7777).toString(8).padStart(4, "0")
 
 /** What is wrong with a source, and why, in words an admin can act on. */
@@ -36,56 +27,96 @@ export interface SourceRules {
   readonly linkedParents: boolean
 }
 
+/** What one container's checks learnt about directories, so each is looked at once. */
+export interface SafetyCache {
+  readonly linkedAncestor: Map<string, string | undefined>
+  readonly realDir: Map<string, string>
+  readonly dirProblem: Map<string, SourceProblem | undefined>
+}
+
+/** A fresh cache, for one container's sources. */
+export const safetyCache = (): SafetyCache => ({ linkedAncestor: new Map(), realDir: new Map(), dirProblem: new Map() })
+
+const writable = (p: string, st: FileSystem.File.Info, self: boolean): SourceProblem | undefined => {
+  if ((st.mode & 0o022) === 0) return undefined
+  const owner = Option.getOrElse(st.uid, () => -1)
+  const detail =
+    `${self ? "it" : p} is writable by group or others (mode ${octal(st.mode)}, owner uid ${owner}), ` +
+    `which the CLI refuses ("Please check the write permission!"); fix: chmod go-w ${p}`
+  return { reason: "Writable", detail }
+}
+
 /**
- * Why the CLI would refuse to mount `source`, or undefined. The source and every directory up to `/` must
- * not be writable by group or others (a link's own mode bits mean nothing: where a link is allowed, what it
- * leads to and the link's own parents are checked, as the CLI will meet them). There is no owner rule:
- * driver files are often owned by the driver's own user. `stats` caches lookups across one container's
- * sources. The caller has already refused a symlinked source when links are not allowed.
+ * Why the CLI would refuse to mount `source` (whose own lstat is `self`), or undefined. The source and
+ * every directory up to `/` must not be writable by group or others (a link's own mode bits mean nothing:
+ * where a link is allowed, what it leads to and the directories it lies in are checked, as the CLI will
+ * meet them). There is no owner rule: driver files are often owned by the driver's own user. The caller
+ * has already refused a symlinked source when links are not allowed. Each directory is looked at once per
+ * `cache`; a source that is not a link costs no system call beyond the lstat the caller made.
  */
 export const sourceProblem = (
   fs: FileSystem.FileSystem,
   source: string,
+  self: FileSystem.File.Info,
   rules: SourceRules,
-  stats: Map<string, FileSystem.File.Info | undefined> = new Map()
-): Effect.Effect<SourceProblem | undefined> =>
-  Effect.gen(function* () {
-    const look = (p: string, how: "stat" | "lstat") =>
-      Effect.suspend(() => {
-        const key = `${how}:${p}`
-        if (stats.has(key)) return Effect.succeed(stats.get(key))
-        return fs[how](p).pipe(
-          Effect.map((st): FileSystem.File.Info | undefined => st),
-          Effect.orElseSucceed(() => undefined),
-          Effect.tap((st) => Effect.sync(() => stats.set(key, st)))
-        )
-      })
-    const lexical = ancestors(normalizeAbsolute(source))
+  cache: SafetyCache
+): Effect.Effect<SourceProblem | undefined> => {
+  // The common case, a plain file or dir in a directory already judged: no Effect steps at all.
+  const dir = dirnameOf(source)
+  if (self.type !== "SymbolicLink" && (rules.linkedParents || cache.linkedAncestor.has(dir))) {
+    const real = cache.realDir.get(dir)
+    const linked = rules.linkedParents ? undefined : cache.linkedAncestor.get(dir)
+    if (real !== undefined && linked === undefined && cache.dirProblem.has(real)) {
+      return Effect.succeed(writable(normalizeAbsolute(source), self, true) ?? cache.dirProblem.get(real))
+    }
+  }
+  return Effect.gen(function* () {
+    const memo = <K, V>(map: Map<K, V>, key: K, make: () => Effect.Effect<V>): Effect.Effect<V> =>
+      map.has(key)
+        ? Effect.succeed(map.get(key) as V)
+        : Effect.tap(make(), (v) => Effect.sync(() => void map.set(key, v)))
+    const linkedAncestor = (dir: string): Effect.Effect<string | undefined> =>
+      memo(cache.linkedAncestor, dir, () =>
+        Effect.gen(function* () {
+          const st = yield* fs.lstat(dir).pipe(Effect.orElseSucceed(() => undefined))
+          if (st?.type === "SymbolicLink") return dir
+          return dir === "/" ? undefined : yield* linkedAncestor(dirnameOf(dir))
+        })
+      )
+    const realDir = (dir: string) =>
+      memo(cache.realDir, dir, () => fs.realPath(dir).pipe(Effect.orElseSucceed(() => dir)))
+    const dirProblem = (real: string): Effect.Effect<SourceProblem | undefined> =>
+      memo(cache.dirProblem, real, () =>
+        Effect.gen(function* () {
+          const st = yield* fs.stat(real).pipe(Effect.orElseSucceed(() => undefined))
+          const here = st === undefined ? undefined : writable(real, st, false)
+          if (here !== undefined || real === "/") return here
+          return yield* dirProblem(dirnameOf(real))
+        })
+      )
+    const path = normalizeAbsolute(source)
     if (!rules.linkedParents) {
-      for (const p of lexical) {
-        if ((yield* look(p, "lstat"))?.type === "SymbolicLink") {
-          return {
-            reason: "Symlink",
-            detail: `${p} (a parent) is a symbolic link, which today's CLI refuses; list the real path`
-          } as const
-        }
+      const link = yield* linkedAncestor(dirnameOf(path))
+      if (link !== undefined) {
+        return {
+          reason: "Symlink",
+          detail: `${link} (a parent) is a symbolic link, which today's CLI refuses; list the real path`
+        } as const
       }
     }
-    const self = yield* look(source, "lstat")
-    const real = yield* fs.realPath(source).pipe(Effect.orElseSucceed(() => source))
-    const chain = [real, ...ancestors(real), ...(self?.type === "SymbolicLink" ? lexical : [])]
-    for (const p of new Set(chain)) {
-      const st = yield* look(p, "stat")
-      if (st !== undefined && (st.mode & 0o022) !== 0) {
-        const owner = Option.getOrElse(st.uid, () => -1)
-        const detail =
-          `${p === source ? "it" : p} is writable by group or others (mode ${octal(st.mode)}, owner uid ${owner}), ` +
-          `which the CLI refuses ("Please check the write permission!"); fix: chmod go-w ${p}`
-        return { reason: "Writable", detail } as const
-      }
+    if (self.type !== "SymbolicLink") {
+      return writable(path, self, true) ?? (yield* dirProblem(yield* realDir(dirnameOf(path))))
     }
-    return undefined
+    // A link the CLI may follow: what it leads to, where that lies, and where the link itself lies.
+    const real = yield* fs.realPath(path).pipe(Effect.orElseSucceed(() => path))
+    const target = yield* fs.stat(real).pipe(Effect.orElseSucceed(() => undefined))
+    return (
+      (target === undefined ? undefined : writable(real, target, false)) ??
+      (yield* dirProblem(yield* realDir(dirnameOf(real)))) ??
+      (yield* dirProblem(yield* realDir(dirnameOf(path))))
+    )
   })
+}
 
 /** Why a mount would land outside the container's rootfs: a symlink in the image leads out. */
 export class DestinationError extends Data.TaggedError("DestinationError")<{
@@ -111,20 +142,31 @@ const MAX_LINKS = 40
 export const destinationProblem = (
   fs: FileSystem.FileSystem,
   rootfs: string,
-  path: string
-): Effect.Effect<string | undefined> =>
-  Effect.gen(function* () {
-    const root = normalizeAbsolute(rootfs)
+  path: string,
+  /** Lexical prefixes under this rootfs already known to be missing, for the sources of one container. */
+  missing: Set<string> = new Set()
+): Effect.Effect<string | undefined> => {
+  const root = normalizeAbsolute(rootfs)
+  const parts = normalizeAbsolute(path)
+    .split("/")
+    .filter((c) => c !== "")
+  // A first component the image does not have: nothing below it can be a link (the common case).
+  if (parts.length > 0 && missing.has(`/${parts[0]}`)) return Effect.succeed(undefined)
+  return Effect.gen(function* () {
     const inside = (p: string) => p === root || p.startsWith(`${root}/`)
-    let pending = normalizeAbsolute(path)
-      .split("/")
-      .filter((c) => c !== "")
+    let pending = parts
     let at = root
     let hops = 0
+    let lexical = ""
     while (pending.length > 0) {
-      const next = joinPath(at, pending.shift()!)
+      const part = pending.shift()!
+      const next = joinPath(at, part)
+      lexical = hops === 0 ? `${lexical}/${part}` : ""
       const st = yield* fs.lstat(next).pipe(Effect.orElseSucceed(() => undefined))
-      if (st === undefined) return undefined
+      if (st === undefined) {
+        if (lexical !== "") missing.add(lexical)
+        return undefined
+      }
       if (st.type !== "SymbolicLink") {
         at = next
         continue
@@ -147,3 +189,4 @@ export const destinationProblem = (
     }
     return undefined
   })
+}
