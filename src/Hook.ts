@@ -4,7 +4,7 @@ import * as Option from "effect/Option"
 import { HookConfig } from "./HookConfig.ts"
 import type { ExecError } from "./platform/Exec.ts"
 import { type AscendRequest, type EnvError, VISIBLE_DEVICES } from "./schemas/AscendEnv.ts"
-import { gateRequest, lookupEnv } from "./schemas/ContainerEnv.ts"
+import { conflictingDuplicates, gateRequest, lookupEnv } from "./schemas/ContainerEnv.ts"
 import type { SpecError } from "./schemas/ContainerSpec.ts"
 import type { ContainerState, StateError } from "./schemas/ContainerState.ts"
 import type { MountError } from "./schemas/MountList.ts"
@@ -36,6 +36,8 @@ export interface Planned {
   readonly argv: Option.Option<ReadonlyArray<string>>
   /** The container asked by env but is unprivileged, and the policy is `ignore`. */
   readonly ignored: boolean
+  /** ASCEND_ variables its env sets more than once with different values (the first is used). */
+  readonly duplicates: ReadonlyArray<string>
 }
 
 /** Stage 1: the container state, from stdin or --state. */
@@ -48,6 +50,7 @@ export const planFor = (state: ContainerState): Effect.Effect<Planned, HookError
   Effect.gen(function* () {
     const config = yield* (yield* SpecParser).parse(state.bundle)
     const { protocol = "2021", unprivilegedEnv = "accept" } = yield* HookConfig
+    const duplicates = conflictingDuplicates(config.env).map((d) => d.key)
     const gated = yield* Effect.fromResult(
       gateRequest(
         yield* (yield* EnvDecoder).decode(config.env),
@@ -63,7 +66,8 @@ export const planFor = (state: ContainerState): Effect.Effect<Planned, HookError
         request: decoded,
         mounts: { files: [], dirs: [] },
         argv: Option.none(),
-        ignored: gated.ignored
+        ignored: gated.ignored,
+        duplicates
       }
     }
     const resolver = yield* MountResolver
@@ -92,7 +96,14 @@ export const planFor = (state: ContainerState): Effect.Effect<Planned, HookError
       mounts,
       options: value.options
     })
-    return { rootfs: config.rootfs, request: Option.some(value), mounts, argv: Option.some(argv), ignored: false }
+    return {
+      rootfs: config.rootfs,
+      request: Option.some(value),
+      mounts,
+      argv: Option.some(argv),
+      ignored: false,
+      duplicates
+    }
   }).pipe(Effect.withSpan("Hook.planFor"))
 
 /**
@@ -121,6 +132,7 @@ export const run: Effect.Effect<number, HookError | ExecError, Stages> = Effect.
     devices: request?.devices,
     options: request?.options,
     mounts: planned.mounts.files.length + planned.mounts.dirs.length,
+    duplicates: planned.duplicates,
     outcome: planned.ignored ? "ignored:unprivileged-env" : Option.isNone(planned.argv) ? "not-npu" : "exec"
   })
   if (Option.isNone(planned.argv)) return 0

@@ -48,6 +48,29 @@ describe("explain", () => {
     assert.isFalse(fs.existsSync(h.record), "the CLI was not run")
   })
 
+  it("names conflicting duplicates of an ASCEND_ variable and which one is used (the first), as the run log does", () => {
+    const h = host({
+      env: [
+        "ASCEND_VISIBLE_DEVICES=1",
+        "ASCEND_RUNTIME_OPTIONS=NODRV",
+        "ASCEND_VISIBLE_DEVICES=0-7",
+        "ASCEND_RUNTIME_OPTIONS=NODRV"
+      ]
+    })
+    const r = explain(h)
+    assert.strictEqual(r.status, 0, r.stderr)
+    assert.include(
+      r.stdout.split("\n"),
+      '  note: ASCEND_VISIBLE_DEVICES is set 2 times with different values; the first, "1", is used (as the container\'s own getenv sees it), not "0-7"'
+    )
+    assert.notInclude(r.stdout, "note: ASCEND_RUNTIME_OPTIONS", "the same value twice is no conflict")
+    assert.include(r.stdout, "asks for NPUs 1;")
+    const log = path.join(h.dir, "run.log")
+    const run = runHook(h, { args: ["--log", log] })
+    assert.strictEqual(run.status, 0, run.stderr)
+    assert.match(fs.readFileSync(log, "utf8"), / devices=1 .* duplicates=ASCEND_VISIBLE_DEVICES\(first used\) /)
+  })
+
   it("the plain bundle loads the admin commands from their own file and gives the same answer", () => {
     const h = host({ env: ["ASCEND_VISIBLE_DEVICES=3"], lists: { base: "/usr/lib\n" } })
     const args = ["explain", "--bundle", h.bundle, "--config-dir", h.configDir, "--cli", h.cli]

@@ -4,7 +4,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { program } from "../example/embed.ts"
-import { ROOT } from "./support/fixtures.ts"
+import { EMBED_EXAMPLE_ARGV, ROOT } from "./support/fixtures.ts"
 
 // The README's embedding example: type-checked by `npm run typecheck` (tsconfig includes example/),
 // run here through the package's public entry, and kept in the README verbatim.
@@ -12,19 +12,7 @@ import { ROOT } from "./support/fixtures.ts"
 describe("embedding as a library", () => {
   it("the README example runs and gives the hook's plan", () => {
     const result = Effect.runSync(program)
-    assert.deepStrictEqual(result.argv, [
-      "/usr/local/bin/ascend-docker-cli",
-      "--devices",
-      "0,1",
-      "--pid",
-      "42",
-      "--rootfs",
-      "/run/c1/rootfs",
-      "--mount-file",
-      "/usr/local/bin/npu-smi",
-      "--mount-dir",
-      "/usr/local/Ascend/driver/lib64"
-    ])
+    assert.deepStrictEqual(result.argv, EMBED_EXAMPLE_ARGV)
     assert.deepStrictEqual(Option.getOrThrow(result.otherDevices), [7])
   })
 

@@ -7,7 +7,7 @@ import { CLI_NAME, DEFAULT_CONFIG_DIR } from "../HookConfig.ts"
 import * as NodePlatform from "../platform/NodePlatform.ts"
 import { selfDir } from "../platform/Self.ts"
 import { RUNTIME_MOUNTS, RUNTIME_OPTIONS, VISIBLE_DEVICES } from "../schemas/AscendEnv.ts"
-import { lookupEnv } from "../schemas/ContainerEnv.ts"
+import { conflictingDuplicates, lookupEnv } from "../schemas/ContainerEnv.ts"
 import { CliLauncher } from "../services/CliLauncher.ts"
 import { EnvDecoder } from "../services/EnvDecoder.ts"
 import { MountResolver } from "../services/MountResolver.ts"
@@ -65,6 +65,12 @@ export const explain = (args: ReadonlyArray<string>): number => {
     out(`  ${VISIBLE_DEVICES}=${show(lookupEnv(config.env, VISIBLE_DEVICES))}`)
     out(`  ${RUNTIME_MOUNTS}=${show(lookupEnv(config.env, RUNTIME_MOUNTS))}`)
     out(`  ${RUNTIME_OPTIONS}=${show(lookupEnv(config.env, RUNTIME_OPTIONS))}`)
+    for (const d of conflictingDuplicates(config.env)) {
+      out(
+        `  note: ${d.key} is set ${d.others.length + 1} times with different values; the first, ${show(d.used)}, is used ` +
+          `(as the container's own getenv sees it), not ${d.others.map(show).join(", ")}`
+      )
+    }
     const request = yield* (yield* EnvDecoder).decode(config.env)
     if (Option.isNone(request)) {
       out("not an NPU container: the hook exits 0 at once, reads no mount list and runs nothing")

@@ -4,6 +4,8 @@ export interface RunRecord {
   readonly devices?: ReadonlyArray<number> | undefined
   readonly mounts?: number | undefined
   readonly options?: ReadonlyArray<string> | undefined
+  /** ASCEND_ variables set more than once with different values; the first was used. */
+  readonly duplicates?: ReadonlyArray<string> | undefined
   /** `exec`, `dry-run`, `not-npu`, or `error:<Tag>:<reason>`. */
   readonly outcome: string
   readonly durationMs: number
@@ -24,6 +26,9 @@ export const formatRunRecord = (r: RunRecord, now: Date): string =>
     `mounts=${r.mounts ?? 0}`,
     `options=${r.options === undefined || r.options.length === 0 ? "-" : r.options.join(",")}`,
     `outcome=${word(r.outcome)}`,
+    ...(r.duplicates === undefined || r.duplicates.length === 0
+      ? []
+      : [`duplicates=${r.duplicates.join(",")}(first used)`]),
     `duration_ms=${r.durationMs.toFixed(1)}`
   ].join(" ")
 

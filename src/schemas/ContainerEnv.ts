@@ -102,3 +102,34 @@ export const gateRequest = (
     })
   )
 }
+
+/** A variable the container's env sets more than once, to different values. */
+export interface Duplicate {
+  readonly key: string
+  /** The value every stage uses: the first, as the container's own getenv sees it. */
+  readonly used: string
+  readonly others: ReadonlyArray<string>
+}
+
+/**
+ * The ASCEND_ variables (and DISABLE_UB_MOUNT) that `env` sets more than once with different values. The
+ * rule is one everywhere (lookupEnv: the first wins); this says when it mattered, for explain and the run log.
+ */
+export const conflictingDuplicates = (env: ReadonlyArray<string>): ReadonlyArray<Duplicate> => {
+  const seen = new Map<string, Array<string>>()
+  for (const entry of env) {
+    const eq = entry.indexOf("=")
+    if (eq <= 0) continue
+    const key = entry.slice(0, eq)
+    if (!key.startsWith("ASCEND_") && key !== DISABLE_UB_MOUNT) continue
+    const values = seen.get(key)
+    if (values === undefined) seen.set(key, [entry.slice(eq + 1)])
+    else values.push(entry.slice(eq + 1))
+  }
+  const out: Array<Duplicate> = []
+  for (const [key, [used, ...rest]] of seen) {
+    const others = rest.filter((v) => v !== used)
+    if (others.length > 0) out.push({ key, used: used!, others })
+  }
+  return out
+}

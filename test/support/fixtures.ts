@@ -183,3 +183,18 @@ export const cleanup = (dir: string) => {
   for (const m of mounts) spawnSync("umount", ["-l", m])
   fs.rmSync(dir, { recursive: true, force: true })
 }
+
+/** What the README's embedding example (example/embed.ts) says the hook would exec. */
+export const EMBED_EXAMPLE_ARGV: ReadonlyArray<string> = [
+  "/usr/local/bin/ascend-docker-cli",
+  "--devices",
+  "0,1",
+  "--pid",
+  "42",
+  "--rootfs",
+  "/run/c1/rootfs",
+  "--mount-file",
+  "/usr/local/bin/npu-smi",
+  "--mount-dir",
+  "/usr/local/Ascend/driver/lib64"
+]
