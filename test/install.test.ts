@@ -37,6 +37,9 @@ const CONFIG_TOML_V3 = `version = 3
 [plugins."io.containerd.cri.v1.runtime".containerd]
   default_runtime_name = "runc"
 `
+const DROP_IN = "/etc/containerd/conf.d/99-ascend.toml"
+/** CONFIG_TOML as install leaves it: one line added after version. */
+const CONFIG_TOML_INSTALLED = CONFIG_TOML.replace("version = 2\n", `version = 2\nimports = ["${DROP_IN}"]\n`)
 const OTHER_HOOK = '{"version":"1.0.0","hook":{"path":"/usr/bin/other"},"when":{"always":true},"stages":["prestart"]}\n'
 
 const roots: Array<string> = []
@@ -69,44 +72,99 @@ const run = (root: string, ...args: Array<string>) => {
 }
 const read = (root: string, p: string) => fs.readFileSync(path.join(root, p), "utf8")
 const exists = (root: string, p: string) => fs.existsSync(path.join(root, p))
-/** Every file under a root with its bytes, to compare whole trees. */
+/** Every file and link under a root with its bytes, mode and owner, to compare whole trees. */
 const snapshot = (root: string) => {
   const out: Record<string, string> = {}
   for (const e of fs.readdirSync(root, { recursive: true, withFileTypes: true })) {
     const p = path.join(e.parentPath, e.name)
+    const s = fs.lstatSync(p)
+    const owner = `${(s.mode & 0o7777).toString(8)} ${s.uid}:${s.gid}`
     if (e.isSymbolicLink()) out[path.relative(root, p)] = `-> ${fs.readlinkSync(p)}`
-    else if (e.isFile()) out[path.relative(root, p)] = fs.readFileSync(p).toString("base64").slice(0, 4096)
+    else if (e.isFile())
+      out[path.relative(root, p)] = `${owner} ${fs.readFileSync(p).toString("base64").slice(0, 4096)}`
   }
   return out
 }
+/** The directories under a root, with mode and owner. */
+const dirs = (root: string) =>
+  fs
+    .readdirSync(root, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .map((e) => {
+      const p = path.join(e.parentPath, e.name)
+      const s = fs.statSync(p)
+      return `${path.relative(root, p)} ${(s.mode & 0o7777).toString(8)} ${s.uid}:${s.gid}`
+    })
+    .sort()
+
+/** The one backup of `p` install made (a name with the time). */
+const backupOf = (root: string, p: string) => {
+  const dir = path.join(root, path.dirname(p))
+  const names = fs.readdirSync(dir).filter((n) => n.startsWith(`${path.basename(p)}.ascend-backup-`))
+  assert.strictEqual(names.length, 1, `one backup of ${p}: ${names.join(", ")}`)
+  assert.match(names[0]!, /\.ascend-backup-\d{8}T\d{6}Z$/)
+  return path.join(dir, names[0]!)
+}
+const modeOf = (root: string, p: string) => {
+  const s = fs.statSync(path.join(root, p))
+  return { mode: s.mode & 0o7777, uid: s.uid, gid: s.gid }
+}
+const fails = (root: string, ...args: Array<string>) => {
+  const r = spawnSync(BINARY, [...args, "--root", root], { encoding: "utf8", env: {} })
+  assert.strictEqual(r.status, 1, r.stdout)
+  assert.strictEqual(r.stderr.split("\n").length, 2, `one line: ${r.stderr}`)
+  return r.stderr
+}
 
 describe("install / uninstall", () => {
-  it("places the binaries, a default base.list, and registers with every runtime, keeping other settings", () => {
+  it("places the binaries, a default base.list, and registers with every engine, every other byte kept", () => {
     const root = host()
     const out = run(root, "install", ...ALL)
-    assert.match(out, /install: 9 changes/)
+    assert.match(out, /install: 11 changes/)
     assert.isTrue(fs.readFileSync(path.join(root, "usr/local/bin/ascend-docker-hook")).equals(fs.readFileSync(BINARY)))
     assert.strictEqual(fs.statSync(path.join(root, "usr/local/bin/ascend-docker-hook")).mode & 0o777, 0o755)
     assert.strictEqual(fs.readlinkSync(path.join(root, "usr/local/bin/ascend-docker-runtime")), "ascend-docker-hook")
     assert.match(read(root, "/etc/ascend-docker-runtime.d/base.list"), /^\/usr\/local\/Ascend\/driver\/lib64$/m)
 
-    const daemon = JSON.parse(read(root, "/etc/docker/daemon.json"))
+    // daemon.json: the entry spliced in after the last runtime, in the file's own layout; the rest as it was.
+    const daemonText = read(root, "/etc/docker/daemon.json")
+    assert.strictEqual(
+      daemonText,
+      DAEMON_JSON.replace(
+        '"runtimeArgs": [] } }',
+        '"runtimeArgs": [] }, "ascend": {"path":"/usr/local/bin/ascend-docker-runtime"} }'
+      ),
+      "a one-line object gets a one-line member"
+    )
+    const daemon = JSON.parse(daemonText)
     assert.deepStrictEqual(daemon.runtimes.ascend, { path: "/usr/local/bin/ascend-docker-runtime" })
-    assert.deepStrictEqual(daemon.runtimes.nvidia, { path: "nvidia-container-runtime", runtimeArgs: [] })
     assert.strictEqual(daemon["default-runtime"], "nvidia", "not the default unless asked")
-    assert.deepStrictEqual(daemon["registry-mirrors"], ["https://mirror.example"])
-    assert.strictEqual(read(root, "/etc/docker/daemon.json.ascend-backup"), DAEMON_JSON)
+    const daemonBackup = backupOf(root, "/etc/docker/daemon.json")
+    assert.strictEqual(fs.readFileSync(daemonBackup, "utf8"), DAEMON_JSON)
+    assert.strictEqual(fs.statSync(daemonBackup).mode & 0o777, 0o600)
 
-    const toml = parseToml(read(root, "/etc/containerd/config.toml")) as Toml
-    const cri = toml.plugins["io.containerd.grpc.v1.cri"]
+    // containerd: config.toml gets one imports line, comments and all kept; the drop-in has the runtime
+    // over a copy of the CRI section (containerd 1.x replaces a plugin's section with an imported one).
+    assert.strictEqual(read(root, "/etc/containerd/config.toml"), CONFIG_TOML_INSTALLED)
+    assert.strictEqual(fs.readFileSync(backupOf(root, "/etc/containerd/config.toml"), "utf8"), CONFIG_TOML)
+    const dropIn = parseToml(read(root, DROP_IN)) as Toml
+    assert.strictEqual(dropIn.version, 2)
+    const cri = dropIn.plugins["io.containerd.grpc.v1.cri"]
     assert.deepStrictEqual(cri.containerd.runtimes.ascend, {
       runtime_type: "io.containerd.runc.v2",
       options: { BinaryName: "/usr/local/bin/ascend-docker-runtime" }
     })
     assert.strictEqual(cri.containerd.runtimes.runc.options.SystemdCgroup, true)
     assert.strictEqual(cri.sandbox_image, "registry.k8s.io/pause:3.8")
-    assert.strictEqual(toml.grpc.address, "/run/containerd/containerd.sock")
+    assert.strictEqual(cri.containerd.default_runtime_name, "runc")
 
+    // CRI-O: the wrapper as handler ascend in a drop-in, and (2021 CLI) the hooks.d file; Podman: hooks.d.
+    const crio = parseToml(read(root, "/etc/crio/crio.conf.d/99-ascend.conf")) as Toml
+    assert.deepStrictEqual(crio.crio.runtime.runtimes.ascend, {
+      runtime_path: "/usr/local/bin/ascend-docker-runtime",
+      runtime_type: "oci",
+      runtime_root: "/run/runc"
+    })
     for (const p of [
       "/usr/share/containers/oci/hooks.d/ascend-docker-hook.json",
       "/etc/containers/oci/hooks.d/ascend-docker-hook.json"
@@ -125,7 +183,7 @@ describe("install / uninstall", () => {
     assert.strictEqual(read(root, "/etc/containers/oci/hooks.d/other.json"), OTHER_HOOK)
   })
 
-  it("installing twice changes nothing", () => {
+  it("installing twice changes nothing and takes no second backup", () => {
     const root = host()
     run(root, "install", ...ALL, "--default-runtime")
     const first = snapshot(root)
@@ -136,38 +194,85 @@ describe("install / uninstall", () => {
 
   it("--default-runtime makes ascend the default, and uninstall gives the old default back", () => {
     const root = host()
-    run(root, "install", "--runtime", "docker", "--runtime", "containerd", "--default-runtime")
+    run(root, "install", "--runtime", "docker", "--runtime", "containerd", "--runtime", "crio", "--default-runtime")
     assert.strictEqual(JSON.parse(read(root, "/etc/docker/daemon.json"))["default-runtime"], "ascend")
-    const cri = (parseToml(read(root, "/etc/containerd/config.toml")) as Toml).plugins["io.containerd.grpc.v1.cri"]
+    const cri = (parseToml(read(root, DROP_IN)) as Toml).plugins["io.containerd.grpc.v1.cri"]
     assert.strictEqual(cri.containerd.default_runtime_name, "ascend")
-    run(root, "uninstall", "--runtime", "docker", "--runtime", "containerd", "--default-runtime")
+    const crio = parseToml(read(root, "/etc/crio/crio.conf.d/99-ascend.conf")) as Toml
+    assert.strictEqual(crio.crio.runtime.default_runtime, "ascend")
+    run(root, "uninstall", "--runtime", "docker", "--runtime", "containerd", "--runtime", "crio")
     assert.strictEqual(read(root, "/etc/docker/daemon.json"), DAEMON_JSON)
     assert.strictEqual(read(root, "/etc/containerd/config.toml"), CONFIG_TOML)
+    assert.isFalse(exists(root, DROP_IN))
   })
 
-  it("uninstall restores what install changed, byte for byte, and removes what it placed", () => {
+  it("uninstall restores what install changed, byte for byte, and removes what it placed and its backups", () => {
     const root = host()
     const before = snapshot(root)
+    const dirsBefore = dirs(root)
     run(root, "install", ...ALL)
+    assert.deepStrictEqual(
+      dirs(root).filter((d) => !dirsBefore.includes(d)),
+      [
+        "etc/ascend-docker-runtime.d 755 0:0",
+        "etc/containerd/conf.d 755 0:0",
+        "etc/crio 755 0:0",
+        "etc/crio/crio.conf.d 755 0:0",
+        "usr 755 0:0",
+        "usr/local 755 0:0",
+        "usr/local/bin 755 0:0",
+        "usr/share 755 0:0",
+        "usr/share/containers 755 0:0",
+        "usr/share/containers/oci 755 0:0",
+        "usr/share/containers/oci/hooks.d 755 0:0"
+      ],
+      "the directories install makes"
+    )
     const out = run(root, "uninstall", ...ALL)
-    assert.match(out, /uninstall: 9 changes/)
-    assert.deepStrictEqual(snapshot(root), before)
+    assert.match(out, /uninstall: 11 changes/)
+    assert.deepStrictEqual(snapshot(root), before, "every file as it was: bytes, mode, owner")
   })
 
-  it("uninstall after the admin edited the configs removes only our entries", () => {
+  it("uninstall after the admin edited the configs removes only our entries and keeps the backups", () => {
     const root = host()
     run(root, "install", "--runtime", "docker", "--runtime", "containerd")
-    const daemon = JSON.parse(read(root, "/etc/docker/daemon.json"))
-    daemon.debug = true
-    fs.writeFileSync(path.join(root, "etc/docker/daemon.json"), JSON.stringify(daemon))
+    const edited = read(root, "/etc/docker/daemon.json").replace('"log-driver"', '"debug": true,\n  "log-driver"')
+    fs.writeFileSync(path.join(root, "etc/docker/daemon.json"), edited)
+    fs.appendFileSync(path.join(root, "etc/containerd/config.toml"), "# the admin's own note\n")
     fs.appendFileSync(path.join(root, "etc/ascend-docker-runtime.d/base.list"), "/opt/mine\n")
     const out = run(root, "uninstall", "--runtime", "docker", "--runtime", "containerd")
-    const after = JSON.parse(read(root, "/etc/docker/daemon.json"))
-    assert.isUndefined(after.runtimes.ascend)
-    assert.isTrue(after.debug)
-    assert.deepStrictEqual(after.runtimes.nvidia, { path: "nvidia-container-runtime", runtimeArgs: [] })
+    assert.strictEqual(
+      read(root, "/etc/docker/daemon.json"),
+      DAEMON_JSON.replace('"log-driver"', '"debug": true,\n  "log-driver"')
+    )
+    assert.strictEqual(read(root, "/etc/containerd/config.toml"), `${CONFIG_TOML}# the admin's own note\n`)
     assert.match(out, /keep +\/etc\/ascend-docker-runtime.d\/base.list/)
     assert.isTrue(exists(root, "/etc/ascend-docker-runtime.d/base.list"))
+    backupOf(root, "/etc/docker/daemon.json")
+    backupOf(root, "/etc/containerd/config.toml")
+  })
+
+  it("every file keeps its mode, owner and group; new files are no more readable than the file they extend", () => {
+    const root = host()
+    fs.chmodSync(path.join(root, "etc/docker/daemon.json"), 0o600)
+    fs.chownSync(path.join(root, "etc/docker/daemon.json"), 1000, 1001)
+    fs.chmodSync(path.join(root, "etc/containerd/config.toml"), 0o640)
+    fs.chownSync(path.join(root, "etc/containerd/config.toml"), 0, 1002)
+    run(root, "install", "--runtime", "docker", "--runtime", "containerd")
+    assert.deepStrictEqual(modeOf(root, "/etc/docker/daemon.json"), { mode: 0o600, uid: 1000, gid: 1001 })
+    assert.deepStrictEqual(modeOf(root, "/etc/containerd/config.toml"), { mode: 0o640, uid: 0, gid: 1002 })
+    assert.deepStrictEqual(
+      modeOf(root, DROP_IN),
+      { mode: 0o640, uid: 0, gid: 1002 },
+      "the drop-in copies the CRI section"
+    )
+    const backup = fs.statSync(backupOf(root, "/etc/docker/daemon.json"))
+    assert.deepStrictEqual([backup.mode & 0o777, backup.uid, backup.gid], [0o600, 1000, 1001])
+    const ctdBackup = fs.statSync(backupOf(root, "/etc/containerd/config.toml"))
+    assert.deepStrictEqual([ctdBackup.mode & 0o777, ctdBackup.gid], [0o600, 1002])
+    run(root, "uninstall", "--runtime", "docker", "--runtime", "containerd")
+    assert.deepStrictEqual(modeOf(root, "/etc/docker/daemon.json"), { mode: 0o600, uid: 1000, gid: 1001 })
+    assert.deepStrictEqual(modeOf(root, "/etc/containerd/config.toml"), { mode: 0o640, uid: 0, gid: 1002 })
   })
 
   it("works on missing configs (creates them) and on containerd 2's version 3 config", () => {
@@ -177,20 +282,170 @@ describe("install / uninstall", () => {
     assert.deepStrictEqual(JSON.parse(read(root, "/etc/docker/daemon.json")), {
       runtimes: { ascend: { path: "/usr/local/bin/ascend-docker-runtime" } }
     })
-    assert.isFalse(exists(root, "/etc/docker/daemon.json.ascend-backup"))
-    run(root, "uninstall", "--runtime", "docker")
+    assert.strictEqual(read(root, "/etc/containerd/config.toml"), `version = 2\nimports = ["${DROP_IN}"]\n`)
+    assert.deepStrictEqual(fs.readdirSync(path.join(root, "etc/docker")), ["daemon.json"], "no backup of nothing")
+    run(root, "uninstall", "--runtime", "docker", "--runtime", "containerd")
     assert.isFalse(exists(root, "/etc/docker/daemon.json"))
+    assert.isFalse(exists(root, "/etc/containerd/config.toml"))
 
     const v3 = scratch()
     roots.push(v3)
     fs.mkdirSync(path.join(v3, "etc/containerd"), { recursive: true })
     fs.writeFileSync(path.join(v3, "etc/containerd/config.toml"), CONFIG_TOML_V3)
     run(v3, "install", "--runtime", "containerd", "--prefix", "/opt/ascend")
-    const toml = parseToml(read(v3, "/etc/containerd/config.toml")) as Toml
-    assert.deepStrictEqual(toml.plugins["io.containerd.cri.v1.runtime"].containerd.runtimes.ascend.options, {
-      BinaryName: "/opt/ascend/bin/ascend-docker-runtime"
-    })
+    assert.strictEqual(
+      read(v3, "/etc/containerd/config.toml"),
+      CONFIG_TOML_V3.replace("version = 3\n", `version = 3\nimports = ["${DROP_IN}"]\n`)
+    )
+    const toml = parseToml(read(v3, DROP_IN)) as Toml
+    assert.strictEqual(toml.version, 3)
+    assert.deepStrictEqual(
+      toml.plugins["io.containerd.cri.v1.runtime"],
+      {
+        containerd: {
+          runtimes: {
+            ascend: {
+              runtime_type: "io.containerd.runc.v2",
+              options: { BinaryName: "/opt/ascend/bin/ascend-docker-runtime" }
+            }
+          }
+        }
+      },
+      "containerd 2 merges deeply: the runtime alone"
+    )
     assert.isTrue(exists(v3, "/opt/ascend/bin/ascend-docker-hook"))
+  })
+
+  it("extends an existing imports array in place, comments and layout kept, and takes it out again", () => {
+    const root = scratch()
+    roots.push(root)
+    const text = `# admin's config
+version = 2
+imports = [
+  "/etc/containerd/extra.toml", # registries
+]
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "mine/pause:1"
+`
+    fs.mkdirSync(path.join(root, "etc/containerd"), { recursive: true })
+    fs.writeFileSync(path.join(root, "etc/containerd/config.toml"), text)
+    fs.writeFileSync(
+      path.join(root, "etc/containerd/extra.toml"),
+      'version = 2\n[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "/etc/containerd/certs.d"\n'
+    )
+    run(root, "install", "--runtime", "containerd")
+    assert.strictEqual(
+      read(root, "/etc/containerd/config.toml"),
+      text.replace('"/etc/containerd/extra.toml", #', `"/etc/containerd/extra.toml", "${DROP_IN}", #`)
+    )
+    const cri = (parseToml(read(root, DROP_IN)) as Toml).plugins["io.containerd.grpc.v1.cri"]
+    assert.deepStrictEqual(
+      cri.registry,
+      { config_path: "/etc/containerd/certs.d" },
+      "the import in effect, as containerd 1.x merges"
+    )
+    fs.appendFileSync(path.join(root, "etc/containerd/config.toml"), "# edited\n")
+    run(root, "uninstall", "--runtime", "containerd")
+    assert.strictEqual(read(root, "/etc/containerd/config.toml"), `${text}# edited\n`)
+  })
+
+  it("refuses a v1 config (no version) with what to do, writing nothing", () => {
+    const root = scratch()
+    roots.push(root)
+    fs.mkdirSync(path.join(root, "etc/containerd"), { recursive: true })
+    fs.writeFileSync(path.join(root, "etc/containerd/config.toml"), '[plugins.cri]\n  sandbox_image = "x"\n')
+    const before = snapshot(root)
+    assert.match(
+      fails(root, "install", "--runtime", "containerd"),
+      /has no "version" \(containerd's v1 format\): migrate it first/
+    )
+    assert.deepStrictEqual(snapshot(root), before)
+  })
+
+  it("k3s: the runtime goes in its containerd template after its base, and survives its regeneration", () => {
+    const root = scratch()
+    roots.push(root)
+    const dir = "/var/lib/rancher/k3s/agent/etc/containerd"
+    fs.mkdirSync(path.join(root, dir), { recursive: true })
+    fs.writeFileSync(
+      path.join(root, dir, "config.toml"),
+      '# generated by k3s\nversion = 2\n[plugins."io.containerd.grpc.v1.cri"]\n'
+    )
+    fs.chmodSync(path.join(root, dir, "config.toml"), 0o600)
+    const out = run(root, "install", "--runtime", "containerd")
+    assert.match(out, /restart containerd \(or k3s \/ rke2\)/)
+    const tmpl = read(root, `${dir}/config.toml.tmpl`)
+    assert.match(tmpl, /^\{\{ template "base" \. \}\}\n/)
+    assert.include(
+      tmpl,
+      '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.ascend.options]\n  BinaryName = "/usr/local/bin/ascend-docker-runtime"'
+    )
+    assert.strictEqual(fs.statSync(path.join(root, dir, "config.toml.tmpl")).mode & 0o777, 0o600)
+    assert.isFalse(exists(root, "/etc/containerd/config.toml"), "no standalone containerd here: nothing made for one")
+    run(root, "uninstall", "--runtime", "containerd")
+    assert.isFalse(exists(root, `${dir}/config.toml.tmpl`))
+  })
+
+  it("a binary or link at our paths that is not ours is left alone, unless --force (which keeps a backup)", () => {
+    const root = scratch()
+    roots.push(root)
+    fs.mkdirSync(path.join(root, "usr/local/bin"), { recursive: true })
+    fs.writeFileSync(path.join(root, "usr/local/bin/ascend-docker-hook"), "#!/bin/sh\n# Huawei's\n", { mode: 0o755 })
+    fs.symlinkSync(
+      "/usr/local/Ascend/Ascend-Docker-Runtime/ascend-docker-runtime",
+      path.join(root, "usr/local/bin/ascend-docker-runtime")
+    )
+    const before = snapshot(root)
+    assert.match(fails(root, "install"), /\/usr\/local\/bin\/ascend-docker-hook is there and not ours .*--force/)
+    assert.deepStrictEqual(snapshot(root), before)
+    const out = run(root, "uninstall")
+    assert.match(out, /keep +\/usr\/local\/bin\/ascend-docker-hook +\(the hook binary: not ours, left alone\)/)
+    assert.deepStrictEqual(snapshot(root), before)
+
+    run(root, "install", "--force")
+    assert.isTrue(fs.readFileSync(path.join(root, "usr/local/bin/ascend-docker-hook")).equals(fs.readFileSync(BINARY)))
+    assert.strictEqual(
+      fs.readFileSync(backupOf(root, "/usr/local/bin/ascend-docker-hook"), "utf8"),
+      "#!/bin/sh\n# Huawei's\n"
+    )
+    assert.strictEqual(
+      fs.readlinkSync(backupOf(root, "/usr/local/bin/ascend-docker-runtime")),
+      "/usr/local/Ascend/Ascend-Docker-Runtime/ascend-docker-runtime"
+    )
+    run(root, "uninstall")
+    assert.deepStrictEqual(snapshot(root), before, "uninstall puts the replaced files back")
+    assert.strictEqual(fs.statSync(path.join(root, "usr/local/bin/ascend-docker-hook")).mode & 0o777, 0o755)
+  })
+
+  it("a runtimes.ascend entry that is not ours is refused without --force", () => {
+    const root = host()
+    fs.writeFileSync(
+      path.join(root, "etc/docker/daemon.json"),
+      '{"runtimes":{"ascend":{"path":"/usr/local/Ascend/Ascend-Docker-Runtime/ascend-docker-runtime"}}}'
+    )
+    const before = snapshot(root)
+    assert.match(fails(root, "install", "--runtime", "docker"), /runtimes.ascend runs \/usr\/local\/Ascend\/.*not ours/)
+    assert.deepStrictEqual(snapshot(root), before)
+    run(root, "install", "--runtime", "docker", "--force")
+    assert.strictEqual(
+      JSON.parse(read(root, "/etc/docker/daemon.json")).runtimes.ascend.path,
+      "/usr/local/bin/ascend-docker-runtime"
+    )
+  })
+
+  it("keeps 64-bit numbers and escapes of daemon.json as they were", () => {
+    const root = scratch()
+    roots.push(root)
+    const text = '{"max-concurrent-uploads": 9223372036854775807, "label": "\\u00e9", "runtimes": {}}\n'
+    fs.mkdirSync(path.join(root, "etc/docker"), { recursive: true })
+    fs.writeFileSync(path.join(root, "etc/docker/daemon.json"), text)
+    run(root, "install", "--runtime", "docker")
+    assert.strictEqual(
+      read(root, "/etc/docker/daemon.json"),
+      text.replace('"runtimes": {}', '"runtimes": {"ascend":{"path":"/usr/local/bin/ascend-docker-runtime"}}')
+    )
+    run(root, "uninstall", "--runtime", "docker")
+    assert.strictEqual(read(root, "/etc/docker/daemon.json"), text)
   })
 
   it("--dry-run prints every change and writes nothing", () => {
@@ -200,7 +455,7 @@ describe("install / uninstall", () => {
     assert.match(out, /would create +\/usr\/local\/bin\/ascend-docker-hook/)
     assert.match(out, /would update +\/etc\/docker\/daemon.json/)
     assert.match(out, /would create +\/etc\/containers\/oci\/hooks.d\/ascend-docker-hook.json/)
-    assert.match(out, /9 changes \(dry run, nothing written\)/)
+    assert.match(out, /11 changes \(dry run, nothing written\)/)
     assert.deepStrictEqual(snapshot(root), before)
   })
 
@@ -208,12 +463,20 @@ describe("install / uninstall", () => {
     const root = host()
     fs.writeFileSync(path.join(root, "etc/docker/daemon.json"), "{ not json")
     const before = snapshot(root)
-    const bad = spawnSync(BINARY, ["install", "--root", root, "--runtime", "docker"], { encoding: "utf8" })
-    assert.strictEqual(bad.status, 1)
-    assert.match(bad.stderr, /^ascend-docker-hook install: .*JSON/)
+    assert.match(
+      fails(root, "install", "--runtime", "docker"),
+      /^ascend-docker-hook install: \/etc\/docker\/daemon.json: not valid JSON/
+    )
     assert.deepStrictEqual(snapshot(root), before)
-    const wrong = spawnSync(BINARY, ["install", "--runtime", "lxc"], { encoding: "utf8" })
-    assert.strictEqual(wrong.status, 1)
-    assert.match(wrong.stderr, /--runtime takes one of docker, containerd, crio, podman/)
+    assert.match(fails(root, "install", "--runtime", "lxc"), /--runtime takes one of docker, containerd, crio, podman/)
+    assert.match(fails(root, "install", "--prefix", "usr"), /--prefix takes an absolute path/)
+  })
+
+  it("with a 2023 CLI: CRI-O gets the wrapper handler and no hooks.d file; Podman is sent to CDI", () => {
+    const root = host()
+    const out = run(root, "install", "--runtime", "crio", "--cli-protocol", "2023")
+    assert.match(out, /create +\/etc\/crio\/crio.conf.d\/99-ascend.conf/)
+    assert.isFalse(exists(root, "/usr/share/containers/oci/hooks.d/ascend-docker-hook.json"))
+    assert.match(fails(root, "install", "--runtime", "podman", "--cli-protocol", "2023"), /Use CDI instead/)
   })
 })

@@ -10,6 +10,7 @@ import { cliProtocolOf } from "../schemas/CliProtocol.ts"
 import { parseMountList } from "../schemas/MountList.ts"
 import { FileTrust, type TrustError } from "../services/FileTrust.ts"
 import { listCdiDevices } from "./Cdi.ts"
+import { CONTAINERD_DROP_IN } from "./install/Containerd.ts"
 
 export const DOCTOR_USAGE = `usage: ascend-docker-hook doctor [--root DIR] [--config-dir DIR] [--cli PATH] [--dev-root DIR] [--json]
 
@@ -269,7 +270,31 @@ export const diagnose = (o: { root: string; configDir: string; cliPath: string; 
   const containerd = read("/etc/containerd/config.toml")
   if (containerd !== undefined) {
     try {
-      const text = JSON.stringify(parseToml(containerd))
+      // The config and what it imports (our drop-in among them), as containerd reads them.
+      const main = parseToml(containerd) as Record<string, unknown>
+      const imports = (Array.isArray(main.imports) ? main.imports : []).filter(
+        (i): i is string => typeof i === "string"
+      )
+      const files: Array<string> = []
+      for (const i of imports) {
+        const file = i.startsWith("/") ? i : `/etc/containerd/${i}`
+        const dir = file.slice(0, file.lastIndexOf("/"))
+        const name = file.slice(file.lastIndexOf("/") + 1)
+        if (!name.includes("*")) files.push(file)
+        else {
+          const pattern = new RegExp(
+            `^${name
+              .split("*")
+              .map((x) => x.replace(/[.+?^${}()|[\]\\]/g, "\\$&"))
+              .join(".*")}$`
+          )
+          try {
+            for (const n of fs.readdirSync(at(dir)).sort()) if (pattern.test(n)) files.push(`${dir}/${n}`)
+          } catch {}
+        }
+      }
+      const texts = [containerd, ...files.map((f) => read(f) ?? "")]
+      const text = texts.map((t) => JSON.stringify(parseToml(t))).join("\n")
       const has = text.includes('"ascend":{"runtime_type"') || /"BinaryName":"[^"]*ascend-docker-runtime"/.test(text)
       const cdiOn = /"enable_cdi":true/.test(text)
       add(
@@ -286,11 +311,31 @@ export const diagnose = (o: { root: string; configDir: string; cliPath: string; 
               fix: "ascend-docker-hook install --runtime containerd"
             }
       )
+      // containerd 1.x: our drop-in carries a copy of the CRI section; an edit of config.toml's since is hidden by it.
+      const dropIn = files.includes(CONTAINERD_DROP_IN) ? read(CONTAINERD_DROP_IN) : undefined
+      if (dropIn !== undefined && main.version === 2) {
+        const { runtimes: copiedRuntimes, ...copied } = criOf(parseToml(dropIn))
+        const { runtimes: mainRuntimes, ...own } = criOf(main)
+        const { ascend: _, ...copiedOthers } = (copiedRuntimes ?? {}) as Record<string, unknown>
+        const stale =
+          JSON.stringify(sorted({ ...copied, runtimes: copiedOthers })) !==
+          JSON.stringify(sorted({ ...own, runtimes: mainRuntimes ?? {} }))
+        const beforeUs = files
+          .slice(0, files.indexOf(CONTAINERD_DROP_IN))
+          .some((f) => JSON.stringify(parseToml(read(f) ?? "")).includes("io.containerd.grpc.v1.cri"))
+        if (stale && !beforeUs)
+          add({
+            id: "containerd-drop-in",
+            status: "warn",
+            message: `containerd: the CRI section in ${CONTAINERD_DROP_IN} differs from config.toml's; containerd 1.x uses the drop-in's whole`,
+            fix: "ascend-docker-hook install --runtime containerd (refreshes the copy)"
+          })
+      }
     } catch {
       add({
         id: "containerd",
         status: "fail",
-        message: "containerd: /etc/containerd/config.toml is not valid TOML",
+        message: "containerd: /etc/containerd/config.toml (or a file it imports) is not valid TOML",
         fix: "fix the file"
       })
     }
@@ -378,3 +423,26 @@ export const runDoctor = (args: ReadonlyArray<string>): number => {
   }
   return ok ? 0 : 1
 }
+
+/** The CRI plugin's section of a containerd 1.x config, flattened to what the drop-in copies. */
+const criOf = (config: Record<string, unknown>): Record<string, unknown> => {
+  const cri = ((config.plugins as Record<string, unknown> | undefined)?.["io.containerd.grpc.v1.cri"] ?? {}) as Record<
+    string,
+    unknown
+  >
+  const { containerd, ...rest } = cri
+  const { runtimes, ...inner } = (containerd ?? {}) as Record<string, unknown>
+  return { ...rest, containerd: inner, runtimes }
+}
+
+/** A value with its keys sorted, to compare two parsed configs. */
+const sorted = (v: unknown): unknown =>
+  Array.isArray(v)
+    ? v.map(sorted)
+    : typeof v === "object" && v !== null && !(v instanceof Date)
+      ? Object.fromEntries(
+          Object.keys(v)
+            .sort()
+            .map((k) => [k, sorted((v as Record<string, unknown>)[k])])
+        )
+      : v

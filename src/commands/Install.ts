@@ -1,32 +1,87 @@
-import { parse as parseToml, stringify as stringifyToml } from "smol-toml"
-import { type CliProtocol, HOOK_ENV } from "../HookConfig.ts"
+import * as Effect from "effect/Effect"
+import * as FileSystem from "effect/FileSystem"
+import type { CliProtocol } from "../HookConfig.ts"
 import { isBinary, selfDir } from "../platform/Self.ts"
+import * as SyncFileSystem from "../platform/SyncFileSystem.ts"
 import { cliProtocolOf } from "../schemas/CliProtocol.ts"
+import { type Flag, flagHelp, parseFlags } from "./Flags.ts"
+import { apply } from "./install/Apply.ts"
+import * as Containerd from "./install/Containerd.ts"
+import * as Crio from "./install/Crio.ts"
+import * as Docker from "./install/Docker.ts"
+import {
+  backupChange,
+  backupsOf,
+  type Change,
+  type Current,
+  current,
+  fileChange,
+  InstallError,
+  ownerLike,
+  textOf
+} from "./install/Files.ts"
 
-export const INSTALL_USAGE = `usage: ascend-docker-hook install|uninstall [--runtime NAME]... [--default-runtime]
-                                             [--prefix DIR] [--root DIR] [--dry-run]
-
-install places ascend-docker-hook (and ascend-docker-runtime, a link to it) in PREFIX/bin, a default
-/etc/ascend-docker-runtime.d/base.list if there is none, and registers with each runtime named:
-  docker      /etc/docker/daemon.json: runtimes.ascend (merged; other keys kept; a backup is kept)
-  containerd  /etc/containerd/config.toml: a runtimes.ascend entry (runc v2 shim, BinaryName)
-  crio        /usr/share/containers/oci/hooks.d/ascend-docker-hook.json (hooks schema 1.0.0)
-  podman      /etc/containers/oci/hooks.d/ascend-docker-hook.json
-uninstall undoes exactly that. Installing twice changes nothing.
-
-  --runtime NAME      docker, containerd, crio or podman; repeat for several
-  --default-runtime   make ascend the default runtime of docker / containerd
-  --prefix DIR        where bin/ goes (default /usr/local)
-  --root DIR          act on a tree rooted at DIR instead of / (images, tests)
-  --cli-protocol P    the CLI's protocol, 2021 or 2023 (default: read from the ascend-docker-cli in PREFIX/bin)
-  --dry-run           print every change, write nothing
-
-With a 2023 CLI (every CLI shipped since March 2023) device nodes must come from the wrapper (docker,
-containerd: it detects the protocol itself) or from CDI; a hooks.d hook (crio, podman) cannot add them, so
-install refuses that route and says which one to use.`
+export { hooksdJson } from "./install/Crio.ts"
 
 export const RUNTIMES = ["docker", "containerd", "crio", "podman"] as const
 export type RuntimeName = (typeof RUNTIMES)[number]
+
+/** In every binary we build (this text is): how install tells our binary from someone else's at our path. */
+export const SELF_MARK = "usage: ascend-docker-hook install|uninstall"
+
+const FLAGS: ReadonlyArray<Flag> = [
+  { name: "--runtime", value: "NAME", oneOf: RUNTIMES, repeat: true, help: "register with this engine" },
+  { name: "--default-runtime", help: "make ascend the default runtime of docker / containerd / CRI-O" },
+  { name: "--prefix", value: "DIR", absolute: true, help: "where bin/ goes (default /usr/local)" },
+  { name: "--root", value: "DIR", absolute: true, help: "act on a tree rooted at DIR instead of / (images, tests)" },
+  {
+    name: "--cli-protocol",
+    value: "P",
+    oneOf: ["2021", "2023"],
+    help: "the CLI's protocol (default: read from the ascend-docker-cli in PREFIX/bin)"
+  },
+  { name: "--force", help: "replace files and entries at our paths that are not ours (a backup of each is kept)" },
+  { name: "--dry-run", help: "print every change, write nothing" },
+  { name: "--help", help: "this text" }
+]
+
+export const INSTALL_USAGE = `${SELF_MARK} [--runtime NAME]... [--default-runtime] [--prefix DIR]
+                                             [--root DIR] [--cli-protocol P] [--force] [--dry-run]
+
+install places ascend-docker-hook (and ascend-docker-runtime, a link to it) in PREFIX/bin, a default
+/etc/ascend-docker-runtime.d/base.list if there is none, and registers with each engine named:
+  docker      /etc/docker/daemon.json: runtimes.ascend spliced in, every other byte kept
+  containerd  /etc/containerd/conf.d/99-ascend.toml (the runtime), and one entry in config.toml's imports;
+              k3s / RKE2: their config.toml.tmpl (config-v3.toml.tmpl) gets the runtime after {{ template "base" . }}
+  crio        /etc/crio/crio.conf.d/99-ascend.conf (runtime handler ascend, the wrapper), and with a 2021 CLI
+              /usr/share/containers/oci/hooks.d/ascend-docker-hook.json
+  podman      /etc/containers/oci/hooks.d/ascend-docker-hook.json (2021 CLI; with a 2023 CLI use CDI)
+Each file it changes keeps its mode, owner and group, and is first backed up as FILE.ascend-backup-<time>
+(as private as the file). Files and entries at these paths that are not ours are left alone (--force
+replaces them, keeping a backup). Nothing is written unless every change can be made. uninstall undoes
+exactly that: a file install changed and nobody edited since is restored from its backup; one edited since
+loses only our entries. Installing twice changes nothing.
+
+${flagHelp(FLAGS)}
+
+With a 2023 CLI (every CLI shipped since March 2023) device nodes must come from the wrapper (docker,
+containerd, CRI-O's ascend handler: it detects the protocol itself) or from CDI; a hooks.d hook cannot add them.`
+
+export interface Options {
+  readonly mode: "install" | "uninstall"
+  readonly runtimes: ReadonlyArray<RuntimeName>
+  readonly makeDefault: boolean
+  readonly prefix: string
+  readonly root: string
+  readonly cliProtocol: CliProtocol | undefined
+  readonly force: boolean
+  /** The binary install places: its bytes and where they came from. */
+  readonly source: { readonly path: string; readonly bytes: Uint8Array } | undefined
+  /** The time in backup names. */
+  readonly now: Date
+}
+
+export const BASE_LIST = "/etc/ascend-docker-runtime.d/base.list"
 
 /**
  * The paths current Ascend drivers install, for the default mount list: what people mount today, with
@@ -42,376 +97,453 @@ export const defaultBaseList = (npuSmiDir: "/usr/local/bin" | "/usr/local/sbin")
 ${npuSmiDir}/npu-smi
 `
 
-const BACKUP = ".ascend-backup"
-const RUNTIME_NAME = "ascend"
+const fail = (message: string) => Effect.fail(new InstallError(message))
+const includes = (hay: Uint8Array, needle: string) => Buffer.from(hay).includes(needle)
+const startsWithHeader = (text: string | undefined) =>
+  text?.startsWith("# Written by ascend-docker-hook install") === true
+const forceHint = "; --force replaces it, keeping a backup"
 
-/** One change to one file; `content` undefined with action remove. */
-export interface Change {
-  readonly path: string
-  readonly action: "create" | "update" | "remove" | "unchanged" | "keep"
-  readonly why: string
-  readonly content?: string | Uint8Array
-  readonly link?: string
-  readonly mode?: number
-}
-
-type Json = Record<string, unknown>
-const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v)
-
-/** daemon.json with runtimes.ascend (and default-runtime if asked); other keys untouched. */
-export const dockerInstall = (text: string | undefined, runtimePath: string, makeDefault: boolean): string => {
-  const config: Json = text === undefined || text.trim() === "" ? {} : JSON.parse(text)
-  if (!isObject(config)) throw new Error("daemon.json is not a JSON object")
-  const runtimes = isObject(config.runtimes) ? config.runtimes : {}
-  const next: Json = { ...config, runtimes: { ...runtimes, [RUNTIME_NAME]: { path: runtimePath } } }
-  if (makeDefault) next["default-runtime"] = RUNTIME_NAME
-  return `${JSON.stringify(next, null, 2)}\n`
-}
-
-/** daemon.json without what install added; default-runtime back to what the backup had. */
-export const dockerUninstall = (text: string, backup: string | undefined): string | undefined => {
-  const config: Json = JSON.parse(text)
-  if (!isObject(config)) throw new Error("daemon.json is not a JSON object")
-  const before: Json = backup === undefined ? {} : JSON.parse(backup)
-  const next: Json = { ...config }
-  if (isObject(next.runtimes)) {
-    const { [RUNTIME_NAME]: _, ...rest } = next.runtimes
-    if (Object.keys(rest).length === 0 && !isObject(before.runtimes)) delete next.runtimes
-    else next.runtimes = rest
-  }
-  if (next["default-runtime"] === RUNTIME_NAME) {
-    if (before["default-runtime"] === undefined) delete next["default-runtime"]
-    else next["default-runtime"] = before["default-runtime"]
-  }
-  return Object.keys(next).length === 0 && backup === undefined ? undefined : `${JSON.stringify(next, null, 2)}\n`
-}
-
-/** The CRI plugin's table path, by config version: containerd 1.x (version 2) or 2.x (version 3). */
-const criPath = (config: Json): ReadonlyArray<string> =>
-  config.version === 3
-    ? ["plugins", "io.containerd.cri.v1.runtime", "containerd"]
-    : ["plugins", "io.containerd.grpc.v1.cri", "containerd"]
-
-const table = (root: Json, keys: ReadonlyArray<string>, create: boolean): Json | undefined => {
-  let at = root
-  for (const key of keys) {
-    if (!isObject(at[key])) {
-      if (!create) return undefined
-      at[key] = {}
+/** Works out every change, reading through `fs` and writing nothing. Paths in the result are under the root. */
+export const plan = (fs: FileSystem.FileSystem, o: Options): Effect.Effect<ReadonlyArray<Change>, InstallError> =>
+  Effect.gen(function* () {
+    const at = (p: string) => (o.root === "/" ? p : `${o.root.replace(/\/+$/, "")}${p}`)
+    const shown = (p: string) => (o.root === "/" ? p : p.slice(o.root.replace(/\/+$/, "").length))
+    const hookPath = `${o.prefix.replace(/\/+$/, "")}/bin/ascend-docker-hook`
+    const runtimePath = `${o.prefix.replace(/\/+$/, "")}/bin/ascend-docker-runtime`
+    const changes: Array<Change> = []
+    const push = (c: Change | undefined) => {
+      if (c !== undefined) changes.push(c)
     }
-    at = at[key] as Json
-  }
-  return at
-}
+    const install = o.mode === "install"
+    const exists = (p: string) => fs.exists(at(p)).pipe(Effect.orElseSucceed(() => false))
 
-/** containerd's config.toml with a runtimes.ascend entry (runc v2 shim running the wrapper). */
-export const containerdInstall = (text: string | undefined, runtimePath: string, makeDefault: boolean): string => {
-  const config = (text === undefined || text.trim() === "" ? { version: 2 } : parseToml(text)) as Json
-  const cri = table(config, criPath(config), true)!
-  const runtimes = table(cri, ["runtimes"], true)!
-  runtimes[RUNTIME_NAME] = { runtime_type: "io.containerd.runc.v2", options: { BinaryName: runtimePath } }
-  if (makeDefault) cri.default_runtime_name = RUNTIME_NAME
-  return `${stringifyToml(config)}\n`
-}
+    const cli = yield* current(fs, at(hookPath.replace(/ascend-docker-hook$/, "ascend-docker-cli")))
+    const protocol: CliProtocol = o.cliProtocol ?? (cli.kind === "file" ? cliProtocolOf(cli.bytes) : "2021")
 
-/** containerd's config.toml without what install added. */
-export const containerdUninstall = (text: string, backup: string | undefined): string => {
-  const config = parseToml(text) as Json
-  const before = (backup === undefined ? {} : parseToml(backup)) as Json
-  const cri = table(config, criPath(config), false)
-  if (cri !== undefined) {
-    const runtimes = table(cri, ["runtimes"], false)
-    if (runtimes !== undefined) delete runtimes[RUNTIME_NAME]
-    if (cri.default_runtime_name === RUNTIME_NAME) {
-      const previous = table(before, criPath(before), false)?.default_runtime_name
-      if (previous === undefined) delete cri.default_runtime_name
-      else cri.default_runtime_name = previous
-    }
-  }
-  return `${stringifyToml(config)}\n`
-}
-
-/** The OCI hooks.d file CRI-O and Podman read: schema 1.0.0, every container, prestart. */
-export const hooksdJson = (hookPath: string): string =>
-  `${JSON.stringify(
-    {
-      version: "1.0.0",
-      hook: { path: hookPath, args: ["ascend-docker-hook"], env: HOOK_ENV },
-      when: { always: true },
-      stages: ["prestart"]
-    },
-    null,
-    2
-  )}\n`
-
-interface Options {
-  readonly runtimes: ReadonlyArray<RuntimeName>
-  readonly makeDefault: boolean
-  readonly prefix: string
-  readonly root: string
-  readonly dryRun: boolean
-  readonly cliProtocol: CliProtocol | undefined
-}
-
-const parseOptions = (args: ReadonlyArray<string>): Options | string => {
-  const runtimes: Array<RuntimeName> = []
-  let makeDefault = false
-  let prefix = "/usr/local"
-  let root = "/"
-  let dryRun = false
-  let cliProtocol: CliProtocol | undefined
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!
-    const eq = arg.indexOf("=")
-    const flag = arg.startsWith("--") && eq > 0 ? arg.slice(0, eq) : arg
-    const value = () => (eq > 0 && arg.startsWith("--") ? arg.slice(eq + 1) : args[++i])
-    if (flag === "--runtime") {
-      const v = value()
-      if (!(RUNTIMES as ReadonlyArray<string | undefined>).includes(v))
-        return `--runtime takes one of ${RUNTIMES.join(", ")}`
-      if (!runtimes.includes(v as RuntimeName)) runtimes.push(v as RuntimeName)
-    } else if (flag === "--default-runtime") makeDefault = true
-    else if (flag === "--dry-run") dryRun = true
-    else if (flag === "--cli-protocol") {
-      const v = value()
-      if (v !== "2021" && v !== "2023") return "--cli-protocol takes 2021 or 2023"
-      cliProtocol = v
-    } else if (flag === "--prefix" || flag === "--root") {
-      const v = value()
-      if (v === undefined || !v.startsWith("/")) return `${flag} takes an absolute path`
-      if (flag === "--prefix") prefix = v
-      else root = v
-    } else return `unknown argument ${JSON.stringify(arg)} (see --help)`
-  }
-  return { runtimes, makeDefault, prefix, root, dryRun, cliProtocol }
-}
-
-/** Reads a file's text under the root, or undefined if it does not exist. */
-const readText = (file: string): string | undefined => {
-  const fs = process.getBuiltinModule("node:fs")
-  try {
-    return fs.readFileSync(file, "utf8")
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined
-    throw e
-  }
-}
-
-/** Works out every change, reading but writing nothing. */
-export const plan = (mode: "install" | "uninstall", o: Options): ReadonlyArray<Change> => {
-  const fs = process.getBuiltinModule("node:fs")
-  const path = process.getBuiltinModule("node:path")
-  const at = (p: string) => path.join(o.root, p)
-  const hookPath = path.join(o.prefix, "bin", "ascend-docker-hook")
-  const runtimePath = path.join(o.prefix, "bin", "ascend-docker-runtime")
-  const changes: Array<Change> = []
-  const npuSmiDir =
-    !fs.existsSync(at("/usr/local/bin/npu-smi")) && fs.existsSync(at("/usr/local/sbin/npu-smi"))
-      ? "/usr/local/sbin"
-      : "/usr/local/bin"
-  // Which protocol the CLI next to the hook speaks decides which routes can give a container its devices.
-  const cli = at(path.join(o.prefix, "bin", "ascend-docker-cli"))
-  const protocol: CliProtocol =
-    o.cliProtocol ?? (fs.existsSync(cli) ? cliProtocolOf(new Uint8Array(fs.readFileSync(cli))) : "2021")
-  const fileChange = (p: string, next: string | undefined, why: string, fileMode = 0o644) => {
-    const current = readText(at(p))
-    if (next === undefined) {
-      if (current !== undefined) changes.push({ path: p, action: "remove", why })
-    } else if (current === next) changes.push({ path: p, action: "unchanged", why })
-    else
-      changes.push({ path: p, action: current === undefined ? "create" : "update", why, content: next, mode: fileMode })
-  }
-  const backupOf = (p: string, why: string) => {
-    const current = readText(at(p))
-    if (mode === "install" && current !== undefined && readText(at(`${p}${BACKUP}`)) === undefined) {
-      changes.push({
-        path: `${p}${BACKUP}`,
-        action: "create",
-        why: `backup of ${p} before ${why}`,
-        content: current,
-        mode: 0o600
+    /** The newest backup of `p` as it is, if any. */
+    const newestBackup = (p: string) =>
+      Effect.gen(function* () {
+        const names = yield* backupsOf(fs, at(p))
+        return names[0] === undefined ? undefined : { path: names[0], now: yield* current(fs, names[0]) }
       })
-    }
-    if (mode === "uninstall" && readText(at(`${p}${BACKUP}`)) !== undefined) {
-      changes.push({ path: `${p}${BACKUP}`, action: "remove", why: `backup of ${p}, no longer needed` })
-    }
-  }
 
-  if (mode === "install") {
-    const source = sourceBinary()
-    const bytes = fs.readFileSync(source)
-    const current = fs.existsSync(at(hookPath)) ? fs.readFileSync(at(hookPath)) : undefined
-    changes.push(
-      current?.equals(bytes)
-        ? { path: hookPath, action: "unchanged", why: "the hook binary" }
-        : {
-            path: hookPath,
-            action: current === undefined ? "create" : "update",
-            why: `the hook binary, from ${source}`,
-            content: bytes,
-            mode: 0o755
-          }
-    )
-    let link: string | undefined
-    try {
-      link = fs.readlinkSync(at(runtimePath))
-    } catch {}
-    changes.push(
-      link === "ascend-docker-hook"
-        ? { path: runtimePath, action: "unchanged", why: "the runtime wrapper (a link to the hook binary)" }
-        : {
-            path: runtimePath,
-            action: link === undefined ? "create" : "update",
-            why: "the runtime wrapper (a link to the hook binary)",
-            link: "ascend-docker-hook"
-          }
-    )
-    const base = "/etc/ascend-docker-runtime.d/base.list"
-    changes.push(
-      readText(at(base)) === undefined
-        ? {
-            path: base,
-            action: "create",
-            why: "the default mount list (current Ascend driver paths)",
-            content: defaultBaseList(npuSmiDir),
-            mode: 0o644
-          }
-        : { path: base, action: "keep", why: "an existing mount list is never overwritten" }
-    )
-  } else {
-    if (fs.existsSync(at(hookPath))) changes.push({ path: hookPath, action: "remove", why: "the hook binary" })
-    let link: string | undefined
-    try {
-      link = fs.readlinkSync(at(runtimePath))
-    } catch {}
-    if (link === "ascend-docker-hook")
-      changes.push({ path: runtimePath, action: "remove", why: "the runtime wrapper link" })
-    const base = "/etc/ascend-docker-runtime.d/base.list"
-    const text = readText(at(base))
-    if (text === defaultBaseList("/usr/local/bin") || text === defaultBaseList("/usr/local/sbin"))
-      changes.push({ path: base, action: "remove", why: "the default mount list, unedited" })
-    else if (text !== undefined) changes.push({ path: base, action: "keep", why: "the mount list was edited; kept" })
-  }
+    /** A backup of whatever is at `p` (file or link), for --force. */
+    const backupAny = (p: string, now: Current, why: string): Change | undefined =>
+      now.kind === "link"
+        ? { action: "create", path: `${at(p)}.ascend-backup-${stamp(o.now)}`, why, link: now.target }
+        : backupChange(at(p), now, why, o.now)
 
-  /**
-   * A runtime's own config file: merged on install (after a backup of the admin's file); on uninstall,
-   * the backup itself when the file is as install left it (comments and all), else only our entries out.
-   */
-  const registerIn = (
-    p: string,
-    install: (text: string | undefined) => string,
-    uninstall: (text: string, backup: string | undefined) => string | undefined,
-    why: string
-  ) => {
-    const text = readText(at(p))
-    const backup = readText(at(`${p}${BACKUP}`))
-    backupOf(p, "adding the ascend runtime")
-    if (mode === "install") fileChange(p, install(text), why)
-    else if (text !== undefined) {
-      const untouched = backup !== undefined && install(backup) === text
-      fileChange(p, untouched ? backup : uninstall(text, backup), `${why} removed`)
-    }
-  }
+    // --- the binary and the wrapper link -------------------------------------------------------------------
+    const placed = (
+      p: string,
+      isOurs: (now: Current) => boolean,
+      wanted: (now: Current) => boolean,
+      make: (action: "create" | "update") => Change,
+      what: string
+    ) =>
+      Effect.gen(function* () {
+        const now = yield* current(fs, at(p))
+        const backup = yield* newestBackup(p)
+        if (install) {
+          if (wanted(now)) return push({ action: "unchanged", path: at(p), why: what })
+          if (now.kind === "other") return yield* fail(`${p} is a ${now.type}, not a file; remove it first`)
+          if (now.kind !== "missing" && !isOurs(now)) {
+            if (!o.force) return yield* fail(`${p} is there and not ours (${describe(now)})${forceHint}`)
+            push(backupAny(p, now, `backup of ${p}, which was not ours`))
+          }
+          return push(make(now.kind === "missing" ? "create" : "update"))
+        }
+        if (now.kind === "missing") return
+        if (!isOurs(now)) return push({ action: "keep", path: at(p), why: `${what}: not ours, left alone` })
+        if (backup !== undefined && (backup.now.kind === "file" || backup.now.kind === "link")) {
+          // install --force set someone's file aside: it goes back.
+          const why = `${what}: restored from ${shown(backup.path)}`
+          push(
+            backup.now.kind === "link"
+              ? { action: "update", path: at(p), why, link: backup.now.target }
+              : {
+                  action: "update",
+                  path: at(p),
+                  why,
+                  content: backup.now.bytes,
+                  mode: backup.now.mode & 0o100 ? 0o755 : 0o644,
+                  uid: backup.now.uid,
+                  gid: backup.now.gid
+                }
+          )
+          return push({ action: "remove", path: backup.path, why: "the backup just restored" })
+        }
+        return push({ action: "remove", path: at(p), why: what })
+      })
 
-  for (const runtime of o.runtimes) {
-    if (runtime === "docker") {
-      registerIn(
-        "/etc/docker/daemon.json",
-        (text) => dockerInstall(text, runtimePath, o.makeDefault),
-        dockerUninstall,
-        "docker: runtimes.ascend"
+    const source = o.source
+    if (install && source === undefined) return yield* fail("install needs the self-contained binary (npm run build)")
+    yield* placed(
+      hookPath,
+      (now) => now.kind === "file" && includes(now.bytes, SELF_MARK),
+      (now) => now.kind === "file" && source !== undefined && Buffer.from(now.bytes).equals(source.bytes),
+      (action) => ({
+        action,
+        path: at(hookPath),
+        why: `the hook binary, from ${source!.path}`,
+        content: source!.bytes,
+        mode: 0o755,
+        uid: 0,
+        gid: 0
+      }),
+      "the hook binary"
+    )
+    yield* placed(
+      runtimePath,
+      (now) => now.kind === "link" && now.target === "ascend-docker-hook",
+      (now) => now.kind === "link" && now.target === "ascend-docker-hook",
+      (action) => ({
+        action,
+        path: at(runtimePath),
+        why: "the runtime wrapper (a link to the hook binary)",
+        link: "ascend-docker-hook"
+      }),
+      "the runtime wrapper link"
+    )
+
+    // --- the default mount list ------------------------------------------------------------------------------
+    const base = yield* current(fs, at(BASE_LIST))
+    const defaults = [defaultBaseList("/usr/local/bin"), defaultBaseList("/usr/local/sbin")]
+    if (install) {
+      const npuSmiDir =
+        !(yield* exists("/usr/local/bin/npu-smi")) && (yield* exists("/usr/local/sbin/npu-smi"))
+          ? "/usr/local/sbin"
+          : "/usr/local/bin"
+      push(
+        base.kind === "missing"
+          ? fileChange(
+              at(BASE_LIST),
+              base,
+              defaultBaseList(npuSmiDir),
+              "the default mount list (current Ascend driver paths)",
+              {
+                mode: 0o644,
+                uid: 0,
+                gid: 0
+              }
+            )
+          : { action: "keep", path: at(BASE_LIST), why: "an existing mount list is never overwritten" }
       )
-    } else if (runtime === "containerd") {
-      registerIn(
-        "/etc/containerd/config.toml",
-        (text) => containerdInstall(text, runtimePath, o.makeDefault),
-        containerdUninstall,
-        "containerd: runtimes.ascend"
-      )
-    } else {
-      if (mode === "install" && protocol === "2023") {
-        throw new Error(
-          `${runtime}: the CLI speaks the 2023 protocol, which leaves the device nodes to the runtime wrapper; a hooks.d hook ` +
-            `cannot add them, so it is not set up. ${
-              runtime === "podman"
-                ? "Use CDI instead: ascend-docker-hook cdi generate, then podman run --device ascend.com/npu=0"
-                : "Run CRI-O containers through the wrapper (runtime path <prefix>/bin/ascend-docker-runtime), or use CDI"
-            } (--cli-protocol 2021 if this CLI is in fact the 2021 one)`
+    } else if (base.kind === "file" && defaults.includes(base.text))
+      push({ action: "remove", path: at(BASE_LIST), why: "the default mount list, unedited" })
+    else if (base.kind !== "missing")
+      push({ action: "keep", path: at(BASE_LIST), why: "the mount list was edited; kept" })
+
+    /**
+     * A config file of an engine's, edited in place. install: a backup, then the edit (mode and owner
+     * kept). uninstall: the newest backup back when the file is exactly what install made of it (nobody
+     * edited it since), that backup then removed; otherwise only our entries out, backups kept.
+     */
+    const edit = (
+      p: string,
+      why: string,
+      installed: ReadonlyArray<(text: string | undefined) => string>,
+      uninstalled: (text: string, before: string | undefined) => string | undefined,
+      fresh: { readonly mode: number; readonly uid: number; readonly gid: number }
+    ) =>
+      Effect.gen(function* () {
+        const now = yield* current(fs, at(p))
+        if (now.kind === "link" || now.kind === "other")
+          return yield* fail(
+            `${p} is a ${now.kind === "link" ? "symbolic link" : now.type}; install edits only a regular file`
+          )
+        const text = textOf(now)
+        if (install) {
+          const next = yield* attempt(() => installed[0]!(text))
+          if (next !== text) push(backupChange(at(p), now, `backup of ${p} before ${why}`, o.now))
+          return push(fileChange(at(p), now, next, why, fresh))
+        }
+        if (text === undefined) return
+        const backup = yield* newestBackup(p)
+        const before = backup === undefined ? undefined : textOf(backup.now)
+        const asInstalled =
+          before !== undefined && installed.some((f) => (yield_(() => f(before)) ?? undefined) === text)
+        if (asInstalled && backup !== undefined) {
+          push(fileChange(at(p), now, before, `${why} removed: restored from ${shown(backup.path)}`, fresh))
+          return push({ action: "remove", path: backup.path, why: "the backup just restored" })
+        }
+        const next = yield* attempt(() => uninstalled(text, before))
+        if (next !== text) push(fileChange(at(p), now, next, `${why} removed`, fresh))
+        else push({ action: "unchanged", path: at(p), why: `${why}: none there` })
+      })
+
+    /** A file wholly ours (a drop-in, a hooks.d file): written, or removed; someone else's is left alone. */
+    const ours = (
+      p: string,
+      next: string | undefined,
+      isOurs: (text: string) => boolean,
+      why: string,
+      fresh: { readonly mode: number; readonly uid: number; readonly gid: number }
+    ) =>
+      Effect.gen(function* () {
+        const now = yield* current(fs, at(p))
+        const foreign = now.kind !== "missing" && !(now.kind === "file" && isOurs(now.text))
+        if (install) {
+          if (foreign) {
+            if (!o.force || now.kind === "other") return yield* fail(`${p} is there and not ours${forceHint}`)
+            push(backupAny(p, now, `backup of ${p}, which was not ours`))
+          }
+          return push(fileChange(at(p), now, next, why, fresh))
+        }
+        if (foreign) return push({ action: "keep", path: at(p), why: `${why}: not ours, left alone` })
+        push(fileChange(at(p), now, undefined, why, fresh))
+      })
+
+    const ROOT_OWNED = { mode: 0o644, uid: 0, gid: 0 }
+    const variants = <A>(f: (makeDefault: boolean) => A) => (install ? [f(o.makeDefault)] : [f(false), f(true)])
+
+    for (const runtime of o.runtimes) {
+      if (runtime === "docker") {
+        if (install) {
+          const now = yield* current(fs, at(Docker.DAEMON_JSON))
+          const foreign = yield* attempt(() => Docker.foreignDockerEntry(textOf(now), runtimePath))
+          if (foreign !== undefined && !o.force)
+            return yield* fail(`${Docker.DAEMON_JSON}: runtimes.ascend runs ${foreign}, not ours${forceHint}`)
+        }
+        yield* edit(
+          Docker.DAEMON_JSON,
+          "docker: runtimes.ascend",
+          variants((d) => (text: string | undefined) => Docker.dockerInstall(text, runtimePath, d)),
+          Docker.dockerUninstall,
+          ROOT_OWNED
+        )
+      } else if (runtime === "containerd") {
+        yield* containerd()
+      } else if (runtime === "crio") {
+        yield* crio()
+      } else {
+        if (install && protocol === "2023")
+          return yield* fail(
+            "podman: the CLI speaks the 2023 protocol, which leaves the device nodes to the runtime wrapper; a hooks.d " +
+              "hook cannot add them. Use CDI instead: ascend-docker-hook cdi generate, then podman run --device " +
+              "ascend.com/npu=0 (--cli-protocol 2021 if this CLI is in fact the 2021 one)"
+          )
+        yield* ours(
+          Crio.PODMAN_HOOKS_D,
+          install ? Crio.hooksdJson(hookPath) : undefined,
+          Crio.isOurHooksd,
+          "podman: OCI hook for every container, prestart",
+          ROOT_OWNED
         )
       }
-      const p =
-        runtime === "crio"
-          ? "/usr/share/containers/oci/hooks.d/ascend-docker-hook.json"
-          : "/etc/containers/oci/hooks.d/ascend-docker-hook.json"
-      fileChange(
-        p,
-        mode === "install" ? hooksdJson(hookPath) : undefined,
-        `${runtime}: OCI hook for every container, prestart`
-      )
     }
+    return changes
+
+    function containerd() {
+      return Effect.gen(function* () {
+        const rancher: Array<string> = []
+        for (const d of Containerd.RANCHER_DIRS) if (yield* exists(`${d}/config.toml`)) rancher.push(d)
+        for (const d of rancher) {
+          const generated = yield* current(fs, at(`${d}/config.toml`))
+          const parsed = yield* attempt(() => Containerd.parse(textOf(generated) ?? "", `${d}/config.toml`))
+          const version = parsed.version === 3 ? 3 : 2
+          yield* edit(
+            `${d}/${Containerd.templateName(version)}`,
+            `${d.includes("rke2") ? "rke2" : "k3s"}: runtimes.ascend in containerd's template`,
+            variants(
+              (def) => (text: string | undefined) =>
+                Containerd.withBlock(text, Containerd.templateBlock(version, runtimePath, def))
+            ),
+            (text) => Containerd.withoutBlock(text),
+            ownerLike(generated, 0o600)
+          )
+        }
+        const main = yield* current(fs, at(Containerd.CONTAINERD_CONFIG))
+        if (rancher.length > 0 && main.kind === "missing") return
+        if (main.kind === "link" || main.kind === "other")
+          return yield* fail(`${Containerd.CONTAINERD_CONFIG} is not a regular file; install edits only a regular file`)
+        const mainText = textOf(main)
+        const freshMain = `version = 2\nimports = [${JSON.stringify(Containerd.CONTAINERD_DROP_IN)}]\n`
+        const config =
+          mainText === undefined
+            ? undefined
+            : yield* attempt(() => Containerd.parse(mainText, Containerd.CONTAINERD_CONFIG))
+        const version =
+          config === undefined ? 2 : yield* attempt(() => Containerd.versionOf(config, Containerd.CONTAINERD_CONFIG))
+
+        // The CRI section in effect without us: the config's, then each earlier import's (last wins).
+        let inEffect = config === undefined ? undefined : Containerd.criSection(config, version)
+        const sections: Array<{ file: string; cri: ReturnType<typeof Containerd.criSection> }> = [
+          { file: Containerd.CONTAINERD_CONFIG, cri: inEffect }
+        ]
+        for (const file of yield* importedFiles(config === undefined ? [] : Containerd.importsOf(config))) {
+          if (file === Containerd.CONTAINERD_DROP_IN) continue
+          const text = textOf(yield* current(fs, at(file)))
+          if (text === undefined) continue
+          const cri = Containerd.criSection(yield* attempt(() => Containerd.parse(text, file)), version)
+          sections.push({ file, cri })
+          if (cri !== undefined) inEffect = cri
+        }
+        if (install)
+          for (const s of sections) {
+            const foreign = Containerd.foreignRuntime(s.cri, runtimePath)
+            if (foreign !== undefined && !o.force)
+              return yield* fail(`${s.file}: runtimes.ascend runs ${foreign}, not ours${forceHint}`)
+          }
+        const secretLike = ownerLike(main, 0o644)
+        yield* ours(
+          Containerd.CONTAINERD_DROP_IN,
+          install ? Containerd.dropIn(version, inEffect, runtimePath, o.makeDefault) : undefined,
+          (text) => startsWithHeader(text),
+          "containerd: runtimes.ascend (the drop-in)",
+          secretLike
+        )
+        yield* edit(
+          Containerd.CONTAINERD_CONFIG,
+          "containerd: the drop-in in imports",
+          [(text) => (text === undefined ? freshMain : Containerd.addImport(text, Containerd.CONTAINERD_DROP_IN))],
+          (text, before) =>
+            before === undefined && text === freshMain
+              ? undefined
+              : Containerd.removeImport(text, Containerd.CONTAINERD_DROP_IN),
+          ROOT_OWNED
+        )
+      })
+    }
+
+    /** containerd's imports, as it reads them: relative to the config's directory, `*` in the file name. */
+    function importedFiles(imports: ReadonlyArray<string>) {
+      return Effect.gen(function* () {
+        const out: Array<string> = []
+        for (const i of imports) {
+          const file = i.startsWith("/") ? i : `/etc/containerd/${i}`
+          const slash = file.lastIndexOf("/")
+          const name = file.slice(slash + 1)
+          if (!name.includes("*")) {
+            out.push(file)
+            continue
+          }
+          const dir = file.slice(0, slash)
+          const pattern = new RegExp(
+            `^${name
+              .split("*")
+              .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&"))
+              .join(".*")}$`
+          )
+          const names = yield* fs.readDirectory(at(dir)).pipe(Effect.orElseSucceed(() => [] as Array<string>))
+          for (const n of [...names].sort()) if (pattern.test(n)) out.push(`${dir}/${n}`)
+        }
+        return out
+      })
+    }
+
+    function crio() {
+      return Effect.gen(function* () {
+        if (protocol === "2021")
+          yield* ours(
+            Crio.CRIO_HOOKS_D,
+            install ? Crio.hooksdJson(hookPath) : undefined,
+            Crio.isOurHooksd,
+            "crio: OCI hook for every container, prestart",
+            ROOT_OWNED
+          )
+        else if (!install) yield* ours(Crio.CRIO_HOOKS_D, undefined, Crio.isOurHooksd, "crio: OCI hook", ROOT_OWNED)
+        const main = yield* current(fs, at(Crio.CRIO_CONFIG))
+        const configs = [textOf(main) ?? ""]
+        const names = yield* fs
+          .readDirectory(at(Crio.CRIO_DROP_IN_DIR))
+          .pipe(Effect.orElseSucceed(() => [] as Array<string>))
+        for (const n of [...names].sort())
+          if (n.endsWith(".conf") && `${Crio.CRIO_DROP_IN_DIR}/${n}` !== Crio.CRIO_DROP_IN)
+            configs.push(textOf(yield* current(fs, at(`${Crio.CRIO_DROP_IN_DIR}/${n}`))) ?? "")
+        yield* ours(
+          Crio.CRIO_DROP_IN,
+          install ? Crio.crioDropIn(runtimePath, Crio.monitorSettings(configs), o.makeDefault) : undefined,
+          (text) => startsWithHeader(text),
+          "crio: runtime handler ascend (the wrapper)",
+          ownerLike(main, 0o644)
+        )
+      })
+    }
+  })
+
+/** A pure step that may throw its one line: as an Effect. */
+const attempt = <A>(f: () => A): Effect.Effect<A, InstallError> =>
+  Effect.try({ try: f, catch: (e) => new InstallError(e instanceof Error ? e.message.split("\n")[0]! : String(e)) })
+
+/** A pure step's value, or undefined if it throws. */
+const yield_ = <A>(f: () => A): A | undefined => {
+  try {
+    return f()
+  } catch {
+    return undefined
   }
-  return changes
 }
+
+const stamp = (d: Date) =>
+  d
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z")
+
+const describe = (now: Current): string =>
+  now.kind === "link" ? `a link to ${now.target}` : now.kind === "file" ? "a file we did not write" : now.kind
 
 /** Where the binary to install comes from: this very executable, or the one built next to the bundle. */
-const sourceBinary = (): string => {
+const sourceBinary = (): { path: string; bytes: Uint8Array } | undefined => {
   const fs = process.getBuiltinModule("node:fs")
   const path = process.getBuiltinModule("node:path")
-  if (isBinary()) return fs.realpathSync(process.execPath)
-  const beside = path.join(selfDir(), "ascend-docker-hook")
-  if (fs.existsSync(beside)) return beside
-  throw new Error(`install needs the self-contained binary; none at ${beside} (run npm run build)`)
+  const file = isBinary() ? fs.realpathSync(process.execPath) : path.join(selfDir(), "ascend-docker-hook")
+  return fs.existsSync(file) ? { path: file, bytes: new Uint8Array(fs.readFileSync(file)) } : undefined
 }
 
-/** Applies the changes: each file written to a temp file and renamed over, dirs made as needed. */
-const apply = (root: string, changes: ReadonlyArray<Change>) => {
-  const fs = process.getBuiltinModule("node:fs")
-  const path = process.getBuiltinModule("node:path")
-  for (const c of changes) {
-    const target = path.join(root, c.path)
-    if (c.action === "remove") fs.rmSync(target, { force: true })
-    else if (c.action === "create" || c.action === "update") {
-      fs.mkdirSync(path.dirname(target), { recursive: true, mode: 0o755 })
-      const tmp = `${target}.ascend-tmp`
-      fs.rmSync(tmp, { force: true })
-      if (c.link !== undefined) fs.symlinkSync(c.link, tmp)
-      else {
-        fs.writeFileSync(tmp, c.content!, { mode: c.mode ?? 0o644 })
-        fs.chmodSync(tmp, c.mode ?? 0o644)
-      }
-      fs.renameSync(tmp, target)
-    }
-  }
+/** How a change is printed; paths as the host will see them (the root taken off). */
+export const describeChange = (c: Change, root: string, dryRun: boolean): string => {
+  const shown = root === "/" ? c.path : c.path.slice(root.replace(/\/+$/, "").length) || "/"
+  return `${dryRun ? "would " : ""}${c.action.padEnd(9)} ${shown}  (${c.why})`
 }
 
-/** `install` / `uninstall`: prints each change (`create`, `update`, `remove`, `unchanged`, `keep`), then makes them. */
+/** `install` / `uninstall`: prints each change (`create`, `update`, `remove`, `unchanged`, `keep`), then makes them all or none. */
 export const runInstaller = (mode: "install" | "uninstall", args: ReadonlyArray<string>): number => {
-  const fs = process.getBuiltinModule("node:fs")
-  const out = (line: string) => fs.writeSync(1, `${line}\n`)
+  const nodeFs = process.getBuiltinModule("node:fs")
+  const out = (line: string) => nodeFs.writeSync(1, `${line}\n`)
+  const err = (line: string) => nodeFs.writeSync(2, `ascend-docker-hook ${mode}: ${line}\n`)
   if (args.includes("--help")) {
     out(INSTALL_USAGE)
     return 0
   }
-  const options = parseOptions(args)
-  if (typeof options === "string") {
-    fs.writeSync(2, `ascend-docker-hook ${mode}: ${options}\n`)
+  const flags = parseFlags(args, FLAGS)
+  if (typeof flags === "string") {
+    err(flags)
     return 1
   }
-  try {
-    const changes = plan(mode, options)
-    for (const c of changes) out(`${options.dryRun ? "would " : ""}${c.action.padEnd(9)} ${c.path}  (${c.why})`)
-    if (!options.dryRun) apply(options.root, changes)
-    const changed = changes.filter((c) => c.action !== "unchanged" && c.action !== "keep").length
-    out(
-      `${mode}: ${changed === 0 ? "nothing to change" : `${changed} change${changed === 1 ? "" : "s"}${options.dryRun ? " (dry run, nothing written)" : ""}`}`
-    )
-    if (mode === "install" && !options.dryRun && options.runtimes.includes("docker"))
-      out("docker: restart dockerd to pick up the runtime")
-    if (mode === "install" && !options.dryRun && options.runtimes.includes("containerd"))
-      out("containerd: restart containerd to pick up the runtime")
-    return 0
-  } catch (e) {
-    fs.writeSync(2, `ascend-docker-hook ${mode}: ${e instanceof Error ? e.message.split("\n")[0] : String(e)}\n`)
+  const options: Options = {
+    mode,
+    runtimes: flags.all("--runtime") as ReadonlyArray<RuntimeName>,
+    makeDefault: flags.has("--default-runtime"),
+    prefix: flags.one("--prefix") ?? "/usr/local",
+    root: flags.one("--root") ?? "/",
+    cliProtocol: flags.one("--cli-protocol") as CliProtocol | undefined,
+    force: flags.has("--force"),
+    source: mode === "install" ? sourceBinary() : undefined,
+    now: new Date()
+  }
+  const dryRun = flags.has("--dry-run")
+  const program = Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const changes = yield* plan(fs, options)
+    for (const c of changes) out(describeChange(c, options.root, dryRun))
+    if (!dryRun) yield* apply(fs, changes)
+    return changes
+  })
+  const result = Effect.runSync(Effect.result(Effect.provide(program, SyncFileSystem.layer)))
+  if (result._tag === "Failure") {
+    err(result.failure.message)
     return 1
   }
+  const changed = result.success.filter((c) => c.action !== "unchanged" && c.action !== "keep").length
+  out(
+    `${mode}: ${changed === 0 ? "nothing to change" : `${changed} change${changed === 1 ? "" : "s"}${dryRun ? " (dry run, nothing written)" : ""}`}`
+  )
+  if (mode === "install" && !dryRun && changed > 0) {
+    for (const r of options.runtimes)
+      if (r === "docker" || r === "containerd" || r === "crio")
+        out(`${r}: restart ${r === "docker" ? "dockerd" : r} (or k3s / rke2) to pick up the runtime`)
+  }
+  return 0
 }

@@ -55,16 +55,17 @@ export interface Span {
 }
 
 /** The members of the object at `span`: each key (decoded) with its value's span. */
-const members = (text: string, span: Span): Array<{ key: string; value: Span }> => {
-  const out: Array<{ key: string; value: Span }> = []
+const members = (text: string, span: Span): Array<{ key: string; keyStart: number; value: Span }> => {
+  const out: Array<{ key: string; keyStart: number; value: Span }> = []
   let i = skipBlank(text, span.start + 1)
   while (text[i] !== "}") {
+    const i0 = i
     const keyEnd = stringEnd(text, i)
     const key = JSON.parse(text.slice(i, keyEnd)) as string
     i = skipBlank(text, keyEnd) + 1 // the colon
     const start = skipBlank(text, i)
     const end = valueEnd(text, start)
-    out.push({ key, value: { start, end } })
+    out.push({ key, keyStart: i0, value: { start, end } })
     i = skipBlank(text, end)
     if (text[i] === ",") i = skipBlank(text, i + 1)
   }
@@ -161,3 +162,66 @@ export const arrayAt = (
 /** Replaces the text of one value (a span from arrayAt) with `value` (JSON text). */
 export const replaceValue = (text: string, span: Span, value: string): string =>
   splice(text, span.start, span.end, value)
+
+/** The line's leading blanks before position `i`. */
+const indentAt = (text: string, i: number): string => {
+  const lineStart = text.lastIndexOf("\n", i - 1) + 1
+  return /^[ \t]*/.exec(text.slice(lineStart, i))![0]
+}
+
+/** Where `path` ends and what it holds: for the installer's checks before an edit. */
+export const valueAt = (text: string, path: Path): { readonly found: boolean; readonly value?: unknown } => {
+  const found = find(text, path)
+  return found._tag === "Found"
+    ? { found: true, value: JSON.parse(text.slice(found.span.start, found.span.end)) }
+    : { found: false }
+}
+
+/**
+ * Sets the member at `path` to `value` (made with any missing objects on the way), in the layout of the
+ * object it joins: a pretty-printed object gets the new member on a line of its own at its members'
+ * indent, a one-line object a one-line member. An existing value is replaced in place.
+ */
+export const setMember = (text: string, path: Path, value: unknown): string | { readonly refused: string } => {
+  const found = find(text, path)
+  if (found._tag === "NotObject") return { refused: `${where(found.at)} is not an object` }
+  if (found._tag === "Found") return splice(text, found.span.start, found.span.end, JSON.stringify(value))
+  const parent = found.parent
+  const nested = found.rest.slice(1).reduceRight<unknown>((inner, key) => ({ [key]: inner }), value)
+  const list = members(text, parent)
+  const multiLine = text.slice(parent.start, parent.end).includes("\n")
+  const last = list[list.length - 1]
+  if (!multiLine) {
+    // One line: after the last member, spaced as the object is (`"a": 1, "b": 2` or `"a":1,"b":2`).
+    const key = JSON.stringify(found.rest[0])
+    if (last === undefined) return addMembers(text, parent, `${key}:${JSON.stringify(nested)}`)
+    const spaced = text[last.value.start - 1] === " "
+    const member = `${key}:${spaced ? " " : ""}${JSON.stringify(nested)}`
+    return splice(text, last.value.end, last.value.end, `,${spaced ? " " : ""}${member}`)
+  }
+  const outer = indentAt(text, parent.start)
+  const first = list[0]
+  const indent = first === undefined ? `${outer}  ` : indentAt(text, first.keyStart)
+  const unit = indent.length > outer.length ? indent.slice(outer.length) : "  "
+  const member = `${JSON.stringify(found.rest[0])}: ${JSON.stringify(nested, null, unit).replaceAll("\n", `\n${indent}`)}`
+  if (last === undefined) {
+    const close = parent.end - 1
+    return splice(text, parent.start + 1, close, `\n${indent}${member}\n${outer}`)
+  }
+  return splice(text, last.value.end, last.value.end, `,\n${indent}${member}`)
+}
+
+/** Removes the member at `path` with its comma; absent is no change. */
+export const removeMember = (text: string, path: Path): string | { readonly refused: string } => {
+  if (path.length === 0) return { refused: "the document cannot be removed" }
+  const found = find(text, path.slice(0, -1))
+  if (found._tag === "NotObject") return { refused: `${where(found.at)} is not an object` }
+  if (found._tag === "Missing") return text
+  if (text[found.span.start] !== "{") return { refused: `${where(path.slice(0, -1))} is not an object` }
+  const list = members(text, found.span)
+  const k = list.findIndex((m) => m.key === path[path.length - 1])
+  if (k < 0) return text
+  if (k > 0) return splice(text, list[k - 1]!.value.end, list[k]!.value.end, "")
+  if (list.length > 1) return splice(text, list[0]!.keyStart, list[1]!.keyStart, "")
+  return splice(text, found.span.start + 1, found.span.end - 1, "")
+}

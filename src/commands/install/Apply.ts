@@ -1,0 +1,123 @@
+import * as Effect from "effect/Effect"
+import type * as FileSystem from "effect/FileSystem"
+import * as Option from "effect/Option"
+import { type Change, type Current, current, InstallError, orFail } from "./Files.ts"
+
+/**
+ * Makes a plan's changes all or nothing. First every new file is written beside its target under a
+ * temporary name, with its mode and owner, and synced; a failure there removes the temporaries (and any
+ * directory made for them) and nothing else was touched. Then each target is replaced by a rename (a
+ * reader sees the old file or the new one, never a part), and a file to remove is first renamed aside. A
+ * failure there puts back, in reverse, what was already done: old contents rewritten with their mode and
+ * owner, new files removed, removed ones renamed back. Only when all is done are the set-aside files
+ * deleted.
+ */
+
+const dirOf = (p: string) => p.slice(0, p.lastIndexOf("/")) || "/"
+const baseOf = (p: string) => p.slice(p.lastIndexOf("/") + 1)
+const temp = (p: string, kind: "new" | "old") => `${dirOf(p)}/.${baseOf(p)}.ascend-${kind}`
+
+/** Makes `dir` and its missing parents; the ones made, outermost first. */
+const makeDirs = (fs: FileSystem.FileSystem, dir: string): Effect.Effect<ReadonlyArray<string>, InstallError> =>
+  Effect.gen(function* () {
+    const missing: Array<string> = []
+    for (let d = dir; d !== "/" && d !== ""; d = dirOf(d)) {
+      if (yield* fs.exists(d).pipe(Effect.orElseSucceed(() => false))) break
+      missing.unshift(d)
+    }
+    for (const d of missing) yield* orFail(fs.makeDirectory(d, { mode: 0o755 }), d)
+    return missing
+  })
+
+const syncPath = (fs: FileSystem.FileSystem, p: string) =>
+  Effect.scoped(Effect.flatMap(fs.open(p), (f) => f.sync)).pipe(Effect.ignore)
+
+/** Writes `content` at `path` (a temporary of ours) with the mode and owner asked, synced. */
+const writeFile = (
+  fs: FileSystem.FileSystem,
+  path: string,
+  content: Uint8Array,
+  owner: { readonly mode: number; readonly uid: number; readonly gid: number }
+) =>
+  Effect.gen(function* () {
+    yield* fs.remove(path, { force: true }).pipe(Effect.ignore)
+    yield* orFail(fs.writeFile(path, content, { mode: owner.mode }), path)
+    yield* orFail(fs.chmod(path, owner.mode), path)
+    const info = yield* orFail(fs.stat(path), path)
+    const uid = Option.getOrElse(info.uid, () => -1)
+    const gid = Option.getOrElse(info.gid, () => -1)
+    if (uid !== owner.uid || gid !== owner.gid) yield* orFail(fs.chown(path, owner.uid, owner.gid), path)
+    yield* syncPath(fs, path)
+  })
+
+const stage = (fs: FileSystem.FileSystem, c: Change) =>
+  Effect.gen(function* () {
+    if ("link" in c) {
+      yield* fs.remove(temp(c.path, "new"), { force: true }).pipe(Effect.ignore)
+      yield* orFail(fs.symlink(c.link, temp(c.path, "new")), c.path)
+    } else if ("content" in c) yield* writeFile(fs, temp(c.path, "new"), c.content, c)
+  })
+
+/** Puts back what was at `path` before (its bytes, mode and owner; its link; or nothing). */
+const restore = (fs: FileSystem.FileSystem, path: string, before: Current) =>
+  Effect.gen(function* () {
+    if (before.kind === "missing") yield* fs.remove(path, { force: true }).pipe(Effect.ignore)
+    else if (before.kind === "file") {
+      yield* writeFile(fs, temp(path, "new"), before.bytes, before)
+      yield* orFail(fs.rename(temp(path, "new"), path), path)
+    } else if (before.kind === "link") {
+      yield* fs.remove(temp(path, "new"), { force: true }).pipe(Effect.ignore)
+      yield* orFail(fs.symlink(before.target, temp(path, "new")), path)
+      yield* orFail(fs.rename(temp(path, "new"), path), path)
+    }
+  })
+
+export const apply = (fs: FileSystem.FileSystem, changes: ReadonlyArray<Change>): Effect.Effect<void, InstallError> =>
+  Effect.gen(function* () {
+    const writes = changes.filter((c) => c.action === "create" || c.action === "update")
+    const removes = changes.filter((c) => c.action === "remove")
+    const before = new Map<string, Current>()
+    for (const c of [...writes, ...removes]) before.set(c.path, yield* current(fs, c.path))
+
+    // 1. Stage.
+    const madeDirs: Array<string> = []
+    const staged: Array<string> = []
+    const unstage = Effect.gen(function* () {
+      for (const p of staged) yield* fs.remove(temp(p, "new"), { force: true }).pipe(Effect.ignore)
+      for (const d of [...madeDirs].reverse()) yield* fs.remove(d).pipe(Effect.ignore)
+    })
+    yield* Effect.gen(function* () {
+      for (const c of writes) {
+        madeDirs.push(...(yield* makeDirs(fs, dirOf(c.path))))
+        staged.push(c.path)
+        yield* stage(fs, c)
+      }
+    }).pipe(Effect.tapError(() => unstage))
+
+    // 2. Commit, in order; undo what was done if a step fails.
+    const done: Array<{ readonly path: string; readonly removed: boolean }> = []
+    const undo = Effect.gen(function* () {
+      for (const d of [...done].reverse()) {
+        if (d.removed) yield* fs.rename(temp(d.path, "old"), d.path).pipe(Effect.ignore)
+        else yield* restore(fs, d.path, before.get(d.path)!).pipe(Effect.ignore)
+      }
+      yield* unstage
+    })
+    yield* Effect.gen(function* () {
+      for (const c of [...writes, ...removes]) {
+        if (c.action === "remove") {
+          yield* orFail(fs.rename(c.path, temp(c.path, "old")), c.path)
+          done.push({ path: c.path, removed: true })
+        } else {
+          yield* orFail(fs.rename(temp(c.path, "new"), c.path), c.path)
+          done.push({ path: c.path, removed: false })
+        }
+      }
+    }).pipe(Effect.tapError(() => undo))
+
+    // 3. Done: what was set aside goes; directories synced so the renames are on disk.
+    for (const c of removes) yield* fs.remove(temp(c.path, "old"), { force: true }).pipe(Effect.ignore)
+    for (const d of new Set(changes.map((c) => dirOf(c.path)))) yield* syncPath(fs, d)
+  })
+
+export { InstallError }
