@@ -150,10 +150,14 @@ describe("install / uninstall", () => {
     const dropIn = parseToml(read(root, DROP_IN)) as Toml
     assert.strictEqual(dropIn.version, 2)
     const cri = dropIn.plugins["io.containerd.grpc.v1.cri"]
-    assert.deepStrictEqual(cri.containerd.runtimes.ascend, {
-      runtime_type: "io.containerd.runc.v2",
-      options: { BinaryName: "/usr/local/bin/ascend-docker-runtime" }
-    })
+    assert.deepStrictEqual(
+      cri.containerd.runtimes.ascend,
+      {
+        runtime_type: "io.containerd.runc.v2",
+        options: { SystemdCgroup: true, BinaryName: "/usr/local/bin/ascend-docker-runtime" }
+      },
+      "the default runtime's settings (the kubelet's cgroup driver), with the wrapper as binary"
+    )
     assert.strictEqual(cri.containerd.runtimes.runc.options.SystemdCgroup, true)
     assert.strictEqual(cri.sandbox_image, "registry.k8s.io/pause:3.8")
     assert.strictEqual(cri.containerd.default_runtime_name, "runc")

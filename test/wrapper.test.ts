@@ -24,8 +24,14 @@ describe("parseRuncArgs", () => {
     assert.deepStrictEqual(parseRuncArgs(["run", "-b", "rel", "id"]), { command: "run", bundle: "rel" })
     assert.deepStrictEqual(parseRuncArgs(["--log=/l", "create", "--bundle=/b2", "id"]), {
       command: "create",
-      bundle: "/b2"
+      bundle: "/b2",
+      log: "/l"
     })
+    assert.deepStrictEqual(
+      parseRuncArgs(["--root", "/r", "--log", "/s/log.json", "--log-format", "json", "create", "--bundle", "/b", "id"]),
+      { command: "create", bundle: "/b", log: "/s/log.json", logFormat: "json" },
+      "where the shim reads a failed runtime's error"
+    )
     assert.deepStrictEqual(parseRuncArgs(["create", "-b=/b3", "id"]), { command: "create", bundle: "/b3" })
     assert.deepStrictEqual(parseRuncArgs(["create", "--pid-file", "/p", "id"]), { command: "create" })
     assert.deepStrictEqual(parseRuncArgs(["--log-format", "json", "start", "id"]), { command: "start" })

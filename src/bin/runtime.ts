@@ -55,23 +55,40 @@ const main = (): number => {
   // runc gets the daemon's env without what would make a root program load foreign code (SECURITY.md).
   const runcEnv = withoutLoaderVariables(env)
   const command = parseRuncArgs(args)
+  /**
+   * A refusal: the line on stderr, and in runc's log when the engine gave one (containerd's shim and
+   * dockerd read a failed runtime's error from there, not from stderr), in runc's format.
+   */
+  const refuse = (message: string): number => {
+    const line = errorLine(message, PROGRAM)
+    fs.writeSync(2, line)
+    if (command.log !== undefined && command.log !== "") {
+      const msg = line.trimEnd()
+      const time = new Date().toISOString()
+      const entry =
+        command.logFormat === "json"
+          ? `${JSON.stringify({ level: "error", msg, time })}\n`
+          : `time="${time}" level=error msg=${JSON.stringify(msg)}\n`
+      try {
+        fs.appendFileSync(command.log, entry, { mode: 0o600 })
+      } catch {}
+    }
+    return 1
+  }
   if (command.command === "create" || command.command === "run") {
     const mode = env.ASCEND_DOCKER_RUNTIME_MODE || "hook"
     if (mode !== "hook" && mode !== "cdi") {
-      fs.writeSync(2, errorLine(`ASCEND_DOCKER_RUNTIME_MODE must be hook or cdi, not ${JSON.stringify(mode)}`, PROGRAM))
-      return 1
+      return refuse(`ASCEND_DOCKER_RUNTIME_MODE must be hook or cdi, not ${JSON.stringify(mode)}`)
     }
     const protocol = env.ASCEND_DOCKER_RUNTIME_CLI_PROTOCOL || undefined
     if (protocol !== undefined && protocol !== "2021" && protocol !== "2023") {
-      const line = `ASCEND_DOCKER_RUNTIME_CLI_PROTOCOL must be 2021 or 2023, not ${JSON.stringify(protocol)}`
-      fs.writeSync(2, errorLine(line, PROGRAM))
-      return 1
+      return refuse(`ASCEND_DOCKER_RUNTIME_CLI_PROTOCOL must be 2021 or 2023, not ${JSON.stringify(protocol)}`)
     }
     const policy = env.ASCEND_DOCKER_RUNTIME_UNPRIVILEGED_ENV || "accept"
     if (policy !== "accept" && policy !== "ignore" && policy !== "refuse") {
-      const line = `ASCEND_DOCKER_RUNTIME_UNPRIVILEGED_ENV must be accept, ignore or refuse, not ${JSON.stringify(policy)}`
-      fs.writeSync(2, errorLine(line, PROGRAM))
-      return 1
+      return refuse(
+        `ASCEND_DOCKER_RUNTIME_UNPRIVILEGED_ENV must be accept, ignore or refuse, not ${JSON.stringify(policy)}`
+      )
     }
     const cwd = process.cwd()
     const hookPath = env.ASCEND_DOCKER_RUNTIME_HOOK || joinPath(selfDir(), "ascend-docker-hook")
@@ -95,10 +112,7 @@ const main = (): number => {
       uid: process.getuid?.() ?? 0,
       unprivilegedEnv: policy
     })
-    if (failure !== undefined) {
-      fs.writeSync(2, errorLine(failure, PROGRAM))
-      return 1
-    }
+    if (failure !== undefined) return refuse(failure)
   }
   return replaceProcess(runc, [runc, ...args], runcEnv)
 }

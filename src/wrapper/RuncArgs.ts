@@ -7,6 +7,9 @@ export interface RuncCommand {
   readonly command?: string
   /** The `--bundle`/`-b` value as given, for create and run; undefined means runc's default, the cwd. */
   readonly bundle?: string
+  /** runc's `--log` and `--log-format`, where the engine reads a failed runtime's error from. */
+  readonly log?: string
+  readonly logFormat?: string
 }
 
 /**
@@ -15,8 +18,14 @@ export interface RuncCommand {
  */
 export const parseRuncArgs = (args: ReadonlyArray<string>): RuncCommand => {
   let i = 0
+  const logging: { log?: string; logFormat?: string } = {}
   while (i < args.length && args[i]!.startsWith("-")) {
     const arg = args[i]!
+    const eq = arg.indexOf("=")
+    const name = eq > 0 ? arg.slice(0, eq) : arg
+    const value = eq > 0 ? arg.slice(eq + 1) : args[i + 1]
+    if (name === "--log" && value !== undefined) logging.log = value
+    if (name === "--log-format" && value !== undefined) logging.logFormat = value
     i += GLOBAL_VALUE_OPTIONS.has(arg) ? 2 : 1
   }
   const command = args[i]
@@ -25,9 +34,9 @@ export const parseRuncArgs = (args: ReadonlyArray<string>): RuncCommand => {
   for (let j = i + 1; j < args.length; j++) {
     const arg = args[j]!
     if (arg === "--") break
-    if (arg === "--bundle" || arg === "-b") return { command, bundle: args[j + 1] ?? "" }
-    if (arg.startsWith("--bundle=")) return { command, bundle: arg.slice("--bundle=".length) }
-    if (arg.startsWith("-b=")) return { command, bundle: arg.slice(3) }
+    if (arg === "--bundle" || arg === "-b") return { command, bundle: args[j + 1] ?? "", ...logging }
+    if (arg.startsWith("--bundle=")) return { command, bundle: arg.slice("--bundle=".length), ...logging }
+    if (arg.startsWith("-b=")) return { command, bundle: arg.slice(3), ...logging }
   }
-  return { command }
+  return { command, ...logging }
 }

@@ -74,6 +74,20 @@ const HEADER = (version: 2 | 3) =>
 `
     : "# Written by ascend-docker-hook install; uninstall removes it.\n"
 
+/**
+ * The ascend runtime: the default runtime's entry when that is a runc shim (so SystemdCgroup, Root and
+ * the like match what the kubelet expects of every pod on the node), with the wrapper as its binary.
+ */
+const ascendRuntime = (section: Toml | undefined, runtimePath: string): Toml => {
+  const containerd = isTable(section?.containerd) ? section.containerd : {}
+  const runtimes = isTable(containerd.runtimes) ? containerd.runtimes : {}
+  const name = typeof containerd.default_runtime_name === "string" ? containerd.default_runtime_name : "runc"
+  const base = name === RUNTIME_NAME ? runtimes.runc : runtimes[name]
+  const like = isTable(base) && base.runtime_type === "io.containerd.runc.v2" ? structuredClone(base) : {}
+  const options = isTable(like.options) ? like.options : {}
+  return { ...like, runtime_type: "io.containerd.runc.v2", options: { ...options, BinaryName: runtimePath } }
+}
+
 /** The drop-in's text: the runtime (and default) over the CRI section in effect (version 2) or alone (3). */
 export const dropIn = (
   version: 2 | 3,
@@ -86,7 +100,7 @@ export const dropIn = (
   cri.containerd = containerd
   const runtimes = isTable(containerd.runtimes) ? containerd.runtimes : {}
   containerd.runtimes = runtimes
-  runtimes[RUNTIME_NAME] = { runtime_type: "io.containerd.runc.v2", options: { BinaryName: runtimePath } }
+  runtimes[RUNTIME_NAME] = ascendRuntime(inEffect, runtimePath)
   if (makeDefault) containerd.default_runtime_name = RUNTIME_NAME
   return `${HEADER(version)}${stringifyToml({ version, plugins: { [criPlugin(version)]: cri } }).trimEnd()}\n`
 }
