@@ -210,6 +210,15 @@ describe("install / uninstall", () => {
     assert.isFalse(exists(root, DROP_IN))
   })
 
+  it("install, then install --default-runtime, then one uninstall: the files as before both", () => {
+    const root = host()
+    const before = snapshot(root)
+    run(root, "install", "--runtime", "docker", "--runtime", "containerd")
+    run(root, "install", "--runtime", "docker", "--runtime", "containerd", "--default-runtime")
+    run(root, "uninstall", "--runtime", "docker", "--runtime", "containerd")
+    assert.deepStrictEqual(snapshot(root), before)
+  })
+
   it("uninstall restores what install changed, byte for byte, and removes what it placed and its backups", () => {
     const root = host()
     const before = snapshot(root)

@@ -259,17 +259,27 @@ export const plan = (fs: FileSystem.FileSystem, o: Options): Effect.Effect<Reado
           return push(fileChange(at(p), now, next, why, fresh))
         }
         if (text === undefined) return
-        const backup = yield* newestBackup(p)
-        const before = backup === undefined ? undefined : textOf(backup.now)
-        const asInstalled =
-          before !== undefined && installed.some((f) => (yield_(() => f(before)) ?? undefined) === text)
-        if (asInstalled && backup !== undefined) {
-          push(fileChange(at(p), now, before, `${why} removed: restored from ${shown(backup.path)}`, fresh))
-          return push({ action: "remove", path: backup.path, why: "the backup just restored" })
+        // Newest backup first: while the file is exactly what install made of a backup, that backup is
+        // what it was before; each one walked back through is removed, the older ones are kept.
+        let restored = text
+        let from: string | undefined
+        const used: Array<string> = []
+        for (const name of yield* backupsOf(fs, at(p))) {
+          const before = textOf(yield* current(fs, name))
+          if (before === undefined || !installed.some((f) => yield_(() => f(before)) === restored)) break
+          restored = before
+          from = name
+          used.push(name)
         }
-        const next = yield* attempt(() => uninstalled(text, before))
-        if (next !== text) push(fileChange(at(p), now, next, `${why} removed`, fresh))
+        const older = (yield* backupsOf(fs, at(p))).find((n) => !used.includes(n))
+        const olderText = older === undefined ? undefined : textOf(yield* current(fs, older))
+        // What is left of ours (the file was edited since, or made by install): our entries out.
+        const ours = from === undefined || installed.some((f) => yield_(() => f(restored)) === restored)
+        const final = ours ? yield* attempt(() => uninstalled(restored, olderText)) : restored
+        const why2 = from === undefined ? `${why} removed` : `${why} removed: restored from ${shown(from)}`
+        if (final !== text) push(fileChange(at(p), now, final, why2, fresh))
         else push({ action: "unchanged", path: at(p), why: `${why}: none there` })
+        for (const name of used) push({ action: "remove", path: name, why: "the backup just restored" })
       })
 
     /** A file wholly ours (a drop-in, a hooks.d file): written, or removed; someone else's is left alone. */

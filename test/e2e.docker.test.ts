@@ -1,0 +1,229 @@
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { BINARY, cleanup, inCI, recordingCli, scratch } from "./support/fixtures.ts"
+import { BUSYBOX, rootfsTar } from "./support/images.ts"
+import { canMakePrivateHost, type PrivateHost, privateHost } from "./support/privateHost.ts"
+
+// Docker as users drive it: Debian's dockerd 20.10 (with its own containerd 1.6 and runc), its
+// daemon.json written by `ascend-docker-hook install --runtime docker`, started by this test in a private
+// view of the host (test/support/privateHost.ts: /etc, /usr/local and /run are overlays there, so the
+// installer and dockerd use their real paths and the host's own files never change), on its own socket,
+// data root, exec root and pidfile, with no network. The image is a local busybox made with
+// `docker import`. The CLI is the recording stand-in at /usr/local/bin/ascend-docker-cli.
+
+const DOCKER = "/usr/bin/docker" // Debian's client; /usr/local/bin may hold another one
+const which = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0
+const missing = [
+  ...["dockerd", "runc", "containerd"].filter((c) => !which(c)),
+  ...(fs.existsSync(DOCKER) ? [] : [DOCKER]),
+  ...(BUSYBOX === undefined ? ["busybox"] : []),
+  ...(canMakePrivateHost() === undefined ? [] : [canMakePrivateHost()!])
+]
+if (missing.length > 0) {
+  const why = `missing: ${missing.join(", ")}`
+  if (inCI) throw new Error(`Docker end-to-end tests cannot run in CI: ${why} (.ci/run installs docker.io)`)
+  console.warn(`skipping the Docker end-to-end tests (${why})`)
+}
+
+const IMAGE = "local/busybox:1"
+const NODES: ReadonlyArray<readonly [string, number, number]> = [
+  ["davinci0", 240, 0],
+  ["davinci1", 240, 1],
+  ["davinci_manager", 241, 0],
+  ["devmm_svm", 241, 1],
+  ["hisi_hdc", 241, 2]
+]
+
+describe.runIf(missing.length === 0)("Docker end to end: dockerd set up by install --runtime docker", () => {
+  let dir = ""
+  let host: PrivateHost
+  let dockerd: ChildProcess | undefined
+  const sock = () => path.join(dir, "docker.sock")
+
+  const inHost = (argv: ReadonlyArray<string>, input?: string) => {
+    const r = host.run(argv, { input, encoding: "utf8" })
+    assert.strictEqual(r.status, 0, `${argv.join(" ")}: ${r.stderr}`)
+    return String(r.stdout)
+  }
+  const docker = (...args: Array<string>) =>
+    spawnSync(DOCKER, ["-H", `unix://${sock()}`, ...args], { encoding: "utf8", timeout: 120_000 })
+  const record = () => {
+    const r = host.run(["cat", "/usr/local/bin/record.json"], { encoding: "utf8" })
+    return r.status === 0 ? (JSON.parse(String(r.stdout)) as { argv: Array<string>; pidAlive?: boolean }) : undefined
+  }
+
+  /** Starts dockerd in the private host with what /etc/docker/daemon.json says now (and `env`). */
+  const start = async (env: Record<string, string> = {}) => {
+    const log = fs.openSync(path.join(dir, "dockerd.log"), "a")
+    dockerd = spawn(
+      host.enter[0]!,
+      [
+        ...host.enter.slice(1),
+        "/usr/sbin/dockerd",
+        "--config-file",
+        "/etc/docker/daemon.json",
+        "-H",
+        `unix://${sock()}`,
+        "--data-root",
+        path.join(dir, "data"),
+        "--exec-root",
+        path.join(dir, "exec"),
+        "--pidfile",
+        path.join(dir, "docker.pid"),
+        "--iptables=false",
+        "--ip6tables=false",
+        "--bridge=none",
+        "--storage-driver=vfs"
+      ],
+      {
+        stdio: ["ignore", log, log],
+        env: { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", ...env }
+      }
+    )
+    for (let i = 0; i < 300; i++) {
+      if (fs.existsSync(sock()) && docker("version").status === 0) return
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    assert.fail(`dockerd did not start: ${fs.readFileSync(path.join(dir, "dockerd.log"), "utf8").slice(-3000)}`)
+  }
+  const stop = async () => {
+    if (dockerd?.pid === undefined || dockerd.exitCode !== null) return
+    const exited = new Promise((r) => dockerd!.once("exit", r))
+    process.kill(dockerd.pid, "SIGTERM")
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))])
+    if (dockerd.exitCode === null) process.kill(dockerd.pid, "SIGKILL")
+    // Shims outlive their daemon by design; ours are the ones under our exec root.
+    spawnSync("pkill", ["-KILL", "-f", `containerd-shim-runc-v2 .*${dir}`])
+  }
+  const restart = async (env: Record<string, string> = {}) => {
+    await stop()
+    await start(env)
+  }
+
+  let counter = 0
+  /** `docker run` of a short container; its full id comes back with the result. */
+  const run = (args: ReadonlyArray<string>, cmd = "echo RAN") => {
+    host.run(["rm", "-f", "/usr/local/bin/record.json"])
+    const name = `adh-${process.pid}-${++counter}`
+    const r = docker("run", "--name", name, "--network", "none", ...args, IMAGE, "sh", "-c", cmd)
+    const id = docker("inspect", "--format", "{{.Id}}", name).stdout.trim()
+    // The vfs driver's dir for this container's layer, named by the mount id Docker keeps for it.
+    const mountId = path.join(dir, "data/image/vfs/layerdb/mounts", id, "mount-id")
+    const rootfs = fs.existsSync(mountId)
+      ? path.join(dir, "data/vfs/dir", fs.readFileSync(mountId, "utf8").trim())
+      : undefined
+    docker("rm", "-f", name)
+    return { ...r, id, rootfs }
+  }
+
+  beforeAll(async () => {
+    dir = scratch()
+    host = await privateHost(dir)
+    inHost(["install", "-m", "0755", recordingCli("2021"), "/usr/local/bin/ascend-docker-cli"])
+    inHost(["sh", "-c", "mkdir -p /usr/local/Ascend/driver/lib64 && echo 23.0 > /usr/local/Ascend/driver/version.info"])
+    inHost([
+      "sh",
+      "-c",
+      'mkdir -p /etc/docker && printf \'{\\n  "log-level": "warn"\\n}\\n\' > /etc/docker/daemon.json'
+    ])
+    const out = inHost([BINARY, "install", "--runtime", "docker"])
+    assert.match(out, /update +\/etc\/docker\/daemon.json/)
+    await start()
+    const imported = docker("import", rootfsTar(path.join(dir, "image")), IMAGE)
+    assert.strictEqual(imported.status, 0, imported.stderr)
+  }, 180_000)
+
+  afterAll(async () => {
+    await stop()
+    host?.stop()
+    if (dir !== "" && process.env.ADH_KEEP === undefined) cleanup(dir)
+  }, 60_000)
+
+  it("the daemon.json install wrote is the one dockerd runs with, and the host's is untouched", () => {
+    const info = docker("info", "--format", "{{json .Runtimes}} {{.DefaultRuntime}}")
+    assert.strictEqual(info.status, 0, info.stderr)
+    assert.match(info.stdout, /"ascend":\{"path":"\/usr\/local\/bin\/ascend-docker-runtime"\}/)
+    assert.match(info.stdout, / runc\n$/, "not the default unless asked")
+    assert.strictEqual(
+      inHost(["cat", "/etc/docker/daemon.json"]),
+      '{\n  "log-level": "warn",\n  "runtimes": {\n    "ascend": {\n      "path": "/usr/local/bin/ascend-docker-runtime"\n    }\n  }\n}\n'
+    )
+    assert.isFalse(
+      fs.existsSync("/etc/docker/daemon.json") && fs.readFileSync("/etc/docker/daemon.json", "utf8").includes("ascend")
+    )
+  })
+
+  it("docker run --runtime ascend -e ASCEND_VISIBLE_DEVICES=1,0 runs the CLI for that container", () => {
+    const r = run(["--runtime", "ascend", "-e", "ASCEND_VISIBLE_DEVICES=1,0"])
+    assert.strictEqual(r.status, 0, r.stderr)
+    assert.strictEqual(r.stdout, "RAN\n")
+    const rec = record()
+    assert.isDefined(rec, "the CLI stand-in ran")
+    const argv = rec!.argv
+    assert.deepStrictEqual(argv.slice(0, 3), ["/usr/local/bin/ascend-docker-cli", "--devices", "0,1"])
+    assert.isTrue(rec!.pidAlive, "--pid named the container's live init")
+    assert.isDefined(r.rootfs)
+    assert.strictEqual(
+      argv[argv.indexOf("--rootfs") + 1],
+      r.rootfs,
+      "the rootfs of this container (vfs: its layer dir)"
+    )
+    assert.include(argv, "/usr/local/Ascend/driver/lib64")
+  })
+
+  it("a container without the variable runs untouched", () => {
+    const r = run(["--runtime", "ascend"])
+    assert.strictEqual(r.status, 0, r.stderr)
+    assert.isUndefined(record())
+  })
+
+  it("a bad value fails docker run with the wrapper's line in Docker's error, nothing run", () => {
+    const r = run(["--runtime", "ascend", "-e", "ASCEND_VISIBLE_DEVICES=0,zz"])
+    assert.notStrictEqual(r.status, 0)
+    assert.match(r.stderr, /ascend-docker-runtime: .*ASCEND_VISIBLE_DEVICES/, r.stderr)
+    assert.isUndefined(record())
+  })
+
+  it("--default-runtime makes the same happen without --runtime; uninstall leaves a daemon that runs runc", async () => {
+    inHost([BINARY, "install", "--runtime", "docker", "--default-runtime"])
+    await restart()
+    const r = run(["-e", "ASCEND_VISIBLE_DEVICES=0"])
+    assert.strictEqual(r.status, 0, r.stderr)
+    assert.deepStrictEqual(record()?.argv.slice(1, 3), ["--devices", "0"])
+
+    const out = inHost([BINARY, "uninstall", "--runtime", "docker"])
+    assert.match(out, /update +\/etc\/docker\/daemon.json/)
+    assert.strictEqual(inHost(["cat", "/etc/docker/daemon.json"]), '{\n  "log-level": "warn"\n}\n', "as it was")
+    await restart()
+    assert.match(docker("info", "--format", "{{.DefaultRuntime}}").stdout, /^runc$/m)
+    const after = run(["-e", "ASCEND_VISIBLE_DEVICES=0"])
+    assert.strictEqual(after.status, 0, after.stderr)
+    assert.isUndefined(record(), "no hook once uninstalled")
+    inHost([BINARY, "install", "--runtime", "docker"])
+    await restart()
+  }, 120_000)
+
+  it("the wrapper in cdi mode: the container gets its device nodes and read-only driver paths, no hook", async () => {
+    const dev = path.join(dir, "dev")
+    fs.mkdirSync(dev, { recursive: true })
+    for (const [name, major, minor] of NODES)
+      if (!fs.existsSync(path.join(dev, name)))
+        execFileSync("mknod", ["-m", "0660", path.join(dev, name), "c", String(major), String(minor)])
+    await restart({ ASCEND_DOCKER_RUNTIME_MODE: "cdi", ASCEND_DOCKER_RUNTIME_DEV_ROOT: dev })
+    const r = run(
+      ["--runtime", "ascend", "-e", "ASCEND_VISIBLE_DEVICES=1"],
+      "ls /dev; cat /usr/local/Ascend/driver/version.info; touch /usr/local/Ascend/driver/lib64/x 2>/dev/null && echo WRITABLE || echo READ-ONLY"
+    )
+    await restart()
+    assert.strictEqual(r.status, 0, r.stderr)
+    const seen = r.stdout.split("\n")
+    assert.include(seen, "davinci1")
+    assert.notInclude(seen, "davinci0", "only the device asked for")
+    for (const shared of ["davinci_manager", "devmm_svm", "hisi_hdc"]) assert.include(seen, shared)
+    assert.include(seen, "23.0")
+    assert.include(seen, "READ-ONLY")
+    assert.isUndefined(record(), "no hook, no CLI")
+  }, 120_000)
+})
