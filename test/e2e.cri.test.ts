@@ -157,7 +157,7 @@ for a in "$@"; do case "$prev" in --bundle|-b) cp "$a/config.json" ${dir}/config
 
   let counter = 0
   /** A pod (host network, as a device-plugin workload often is) and one container in it, started. */
-  const podWith = async (handler: string, env: Record<string, string>) => {
+  const podWith = async (handler: string, env: Record<string, string>, annotations: Record<string, string> = {}) => {
     const n = ++counter
     const sandbox = {
       metadata: { name: `npu-pod-${n}`, uid: `uid-${process.pid}-${n}`, namespace: "default", attempt: 0 },
@@ -178,6 +178,7 @@ for a in "$@"; do case "$prev" in --bundle|-b) cp "$a/config.json" ${dir}/config
         image: { image: SANDBOX_IMAGE },
         command: ["/bin/sleep", "100000"],
         envs: Object.entries(env).map(([key, value]) => ({ key, value })),
+        annotations,
         log_path: "work.log"
       },
       sandbox_config: sandbox
@@ -255,5 +256,25 @@ for a in "$@"; do case "$prev" in --bundle|-b) cp "$a/config.json" ${dir}/config
     assert.instanceOf(started, Error)
     assert.match(String(started!.message), /ASCEND_VISIBLE_DEVICES/, String(started!.message))
     assert.isUndefined(record(), "nothing run")
+  })
+
+  it("install --unprivileged-env ignore: a pod's own env asks for nothing, the device plugin's CDI annotation is honoured", async () => {
+    inHost([BINARY, "install", "--runtime", "containerd", "--unprivileged-env", "ignore"])
+    try {
+      const own = await podWith("ascend", { ASCEND_VISIBLE_DEVICES: "0,1" })
+      assert.isUndefined(own.started, String(own.started))
+      assert.isUndefined(record(), "an env an image or pod spec can set is no request here")
+      // What a device plugin's allocation looks like with CDI annotations; containerd passes it on because
+      // install gave the ascend runtime container_annotations = ["cdi.k8s.io/*"].
+      const plugin = await podWith(
+        "ascend",
+        { ASCEND_VISIBLE_DEVICES: "0,1" },
+        { "cdi.k8s.io/ascend-device-plugin_work": "ascend.com/npu=1" }
+      )
+      assert.isUndefined(plugin.started, String(plugin.started))
+      assert.deepStrictEqual(record()?.argv.slice(1, 3), ["--devices", "1"], "the annotation's device, not the env's")
+    } finally {
+      inHost([BINARY, "install", "--runtime", "containerd", "--unprivileged-env", "accept"])
+    }
   })
 })

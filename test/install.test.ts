@@ -154,6 +154,7 @@ describe("install / uninstall", () => {
       cri.containerd.runtimes.ascend,
       {
         runtime_type: "io.containerd.runc.v2",
+        container_annotations: ["cdi.k8s.io/*"],
         options: { SystemdCgroup: true, BinaryName: "/usr/local/bin/ascend-docker-runtime" }
       },
       "the default runtime's settings (the kubelet's cgroup driver), with the wrapper as binary"
@@ -319,6 +320,7 @@ describe("install / uninstall", () => {
           runtimes: {
             ascend: {
               runtime_type: "io.containerd.runc.v2",
+              container_annotations: ["cdi.k8s.io/*"],
               options: { BinaryName: "/opt/ascend/bin/ascend-docker-runtime" }
             }
           }
@@ -483,6 +485,36 @@ imports = [
     assert.deepStrictEqual(snapshot(root), before)
     assert.match(fails(root, "install", "--runtime", "lxc"), /--runtime takes one of docker, containerd, crio, podman/)
     assert.match(fails(root, "install", "--prefix", "usr"), /--prefix takes an absolute path/)
+  })
+
+  it("--mode and --unprivileged-env go to the wrapper's runtime.conf and the hooks.d hook; doctor shows them", () => {
+    const root = host()
+    run(root, "install", "--runtime", "docker", "--runtime", "podman", "--mode", "cdi", "--unprivileged-env", "ignore")
+    assert.strictEqual(
+      read(root, "/etc/ascend-docker-runtime.d/runtime.conf"),
+      "# ascend-docker-runtime's settings (written by ascend-docker-hook install; the daemon's env wins).\n" +
+        "ASCEND_DOCKER_RUNTIME_MODE=cdi\nASCEND_DOCKER_RUNTIME_UNPRIVILEGED_ENV=ignore\n"
+    )
+    assert.deepStrictEqual(JSON.parse(read(root, "/etc/containers/oci/hooks.d/ascend-docker-hook.json")).hook.args, [
+      "ascend-docker-hook",
+      "--unprivileged-env",
+      "ignore"
+    ])
+    const doctor = spawnSync(BINARY, ["doctor", "--root", root], { encoding: "utf8" })
+    assert.match(
+      doctor.stdout,
+      /who may ask: .* is ignored by the wrapper \(runtime.conf\), ignore by the hooks.d hook/
+    )
+    assert.match(doctor.stdout, /wrapper mode: cdi \(runtime.conf\)/)
+    const again = run(root, "install", "--runtime", "docker", "--runtime", "podman")
+    assert.match(
+      again,
+      /keep +\/etc\/ascend-docker-runtime.d\/runtime.conf/,
+      "install without the flags keeps the settings"
+    )
+    assert.match(again, /install: nothing to change/, "and the hooks.d hook in step with them")
+    run(root, "uninstall", "--runtime", "docker", "--runtime", "podman")
+    assert.isFalse(exists(root, "/etc/ascend-docker-runtime.d/runtime.conf"))
   })
 
   it("with a 2023 CLI: CRI-O gets the wrapper handler and no hooks.d file; Podman is sent to CDI", () => {

@@ -5,6 +5,10 @@ import { afterAll, assert, describe, it } from "@effect/vitest"
 import { parse as parseToml } from "smol-toml"
 import { BINARY, cleanup, ROOT, scratch } from "./support/fixtures.ts"
 
+// biome-ignore lint/suspicious/noExplicitAny: parsed TOML navigated by known keys
+type Toml = any
+const toml = (file: string): Toml => parseToml(fs.readFileSync(file, "utf8"))
+
 // The Kubernetes manifest names the handler that install registers: if one changes, pods with
 // runtimeClassName: ascend would be rejected by every node ("no runtime for handler").
 
@@ -38,12 +42,8 @@ describe("deploy/kubernetes/runtimeclass.yaml", () => {
       encoding: "utf8"
     })
     assert.strictEqual(r.status, 0, r.stderr)
-    // biome-ignore lint/suspicious/noExplicitAny: parsed TOML navigated by known keys
-    const containerd = parseToml(
-      fs.readFileSync(path.join(root, "etc/containerd/conf.d/99-ascend.toml"), "utf8")
-    ) as any
-    // biome-ignore lint/suspicious/noExplicitAny: parsed TOML navigated by known keys
-    const crio = parseToml(fs.readFileSync(path.join(root, "etc/crio/crio.conf.d/99-ascend.conf"), "utf8")) as any
+    const containerd = toml(path.join(root, "etc/containerd/conf.d/99-ascend.toml"))
+    const crio = toml(path.join(root, "etc/crio/crio.conf.d/99-ascend.conf"))
     const handler = topLevel.handler
     assert.strictEqual(handler, "ascend")
     assert.deepStrictEqual(Object.keys(containerd.plugins["io.containerd.cri.v1.runtime"].containerd.runtimes), [
@@ -54,8 +54,7 @@ describe("deploy/kubernetes/runtimeclass.yaml", () => {
     const v2 = scratch()
     roots.push(v2)
     assert.strictEqual(spawnSync(BINARY, ["install", "--root", v2, "--runtime", "containerd"]).status, 0)
-    // biome-ignore lint/suspicious/noExplicitAny: parsed TOML navigated by known keys
-    const old = parseToml(fs.readFileSync(path.join(v2, "etc/containerd/conf.d/99-ascend.toml"), "utf8")) as any
+    const old = toml(path.join(v2, "etc/containerd/conf.d/99-ascend.toml"))
     assert.deepStrictEqual(Object.keys(old.plugins["io.containerd.grpc.v1.cri"].containerd.runtimes), [handler])
   })
 })

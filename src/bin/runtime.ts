@@ -5,6 +5,7 @@ import { selfDir } from "../platform/Self.ts"
 import { withoutLoaderVariables } from "../schemas/LoaderEnv.ts"
 import { basenameOf, dirnameOf, joinPath, resolveFrom } from "../schemas/Paths.ts"
 import { parseRuncArgs } from "../wrapper/RuncArgs.ts"
+import { parseRuntimeConf, RUNTIME_CONF, RUNTIME_CONF_MAX_BYTES, type RuntimeConfKey } from "../wrapper/RuntimeConf.ts"
 
 /**
  * `ascend-docker-runtime`: an OCI runtime for Docker and containerd that is runc plus the hook. Invoked
@@ -23,6 +24,8 @@ import { parseRuncArgs } from "../wrapper/RuncArgs.ts"
  *                                    container without CAP_SYS_ADMIN (passed on to the hook)
  *   ASCEND_DOCKER_RUNTIME_CONFIG_DIR the mount lists' dir (default /etc/ascend-docker-runtime.d; passed
  *                                    on to the hook as --config-dir when set)
+ * On create and run, the same keys (but RUNC and CONFIG_DIR) are also read from runtime.conf in the config
+ * dir (wrapper/RuntimeConf.ts), for engines that cannot give a runtime an env; the env wins.
  */
 const PROGRAM = "ascend-docker-runtime"
 const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -41,6 +44,30 @@ const findRunc = (fs: typeof import("node:fs"), env: NodeJS.ProcessEnv): string 
     } catch {}
   }
   return undefined
+}
+
+/**
+ * runtime.conf's settings, or the reason it is refused; none when there is no file. Read only if it is a
+ * regular file (not a link) of root's or ours, and neither it nor its directory is writable by others.
+ */
+const readRuntimeConf = (
+  fs: typeof import("node:fs"),
+  file: string
+): Partial<Record<RuntimeConfKey, string>> | string => {
+  let st: import("node:fs").Stats
+  try {
+    st = fs.lstatSync(file)
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "ENOENT" ? {} : `${file}: ${(e as Error).message}`
+  }
+  const uid = process.getuid?.() ?? 0
+  const trusted = (s: import("node:fs").Stats) => (s.uid === 0 || s.uid === uid) && (s.mode & 0o022) === 0
+  if (!st.isFile()) return `${file} is not a regular file; it decides what every container gets`
+  if (!trusted(st) || !trusted(fs.statSync(dirnameOf(file))))
+    return `${file} (or its directory) is not root's or is writable by others; it decides what every container gets`
+  if (st.size > RUNTIME_CONF_MAX_BYTES) return `${file} is larger than ${RUNTIME_CONF_MAX_BYTES} bytes`
+  const parsed = parseRuntimeConf(fs.readFileSync(file, "utf8"))
+  return typeof parsed === "string" ? `${dirnameOf(file)}/${parsed}` : parsed
 }
 
 const main = (): number => {
@@ -76,28 +103,34 @@ const main = (): number => {
     return 1
   }
   if (command.command === "create" || command.command === "run") {
-    const mode = env.ASCEND_DOCKER_RUNTIME_MODE || "hook"
+    const configDir = env.ASCEND_DOCKER_RUNTIME_CONFIG_DIR || undefined
+    const conf = readRuntimeConf(
+      fs,
+      joinPath(resolveFrom(process.cwd(), configDir ?? DEFAULT_CONFIG_DIR), RUNTIME_CONF)
+    )
+    if (typeof conf === "string") return refuse(conf)
+    const setting = (key: RuntimeConfKey): string | undefined => env[key] || conf[key] || undefined
+    const mode = setting("ASCEND_DOCKER_RUNTIME_MODE") || "hook"
     if (mode !== "hook" && mode !== "cdi") {
       return refuse(`ASCEND_DOCKER_RUNTIME_MODE must be hook or cdi, not ${JSON.stringify(mode)}`)
     }
-    const protocol = env.ASCEND_DOCKER_RUNTIME_CLI_PROTOCOL || undefined
+    const protocol = setting("ASCEND_DOCKER_RUNTIME_CLI_PROTOCOL")
     if (protocol !== undefined && protocol !== "2021" && protocol !== "2023") {
       return refuse(`ASCEND_DOCKER_RUNTIME_CLI_PROTOCOL must be 2021 or 2023, not ${JSON.stringify(protocol)}`)
     }
-    const policy = env.ASCEND_DOCKER_RUNTIME_UNPRIVILEGED_ENV || "accept"
+    const policy = setting("ASCEND_DOCKER_RUNTIME_UNPRIVILEGED_ENV") || "accept"
     if (policy !== "accept" && policy !== "ignore" && policy !== "refuse") {
       return refuse(
         `ASCEND_DOCKER_RUNTIME_UNPRIVILEGED_ENV must be accept, ignore or refuse, not ${JSON.stringify(policy)}`
       )
     }
     const cwd = process.cwd()
-    const hookPath = env.ASCEND_DOCKER_RUNTIME_HOOK || joinPath(selfDir(), "ascend-docker-hook")
-    const configDir = env.ASCEND_DOCKER_RUNTIME_CONFIG_DIR || undefined
+    const hookPath = setting("ASCEND_DOCKER_RUNTIME_HOOK") || joinPath(selfDir(), "ascend-docker-hook")
     const { prepareBundle } = require("../wrapper/WrapperMain.ts") as typeof import("../wrapper/WrapperMain.ts")
     const failure = prepareBundle({
       bundle: resolveFrom(cwd, command.bundle ?? "."),
       mode,
-      devRoot: resolveFrom(cwd, env.ASCEND_DOCKER_RUNTIME_DEV_ROOT || "/dev"),
+      devRoot: resolveFrom(cwd, setting("ASCEND_DOCKER_RUNTIME_DEV_ROOT") || "/dev"),
       configDir: resolveFrom(cwd, configDir ?? DEFAULT_CONFIG_DIR),
       configDirGiven: configDir !== undefined,
       protocol,
@@ -105,7 +138,7 @@ const main = (): number => {
         path: hookPath,
         args: [
           basenameOf(hookPath),
-          ...(env.ASCEND_DOCKER_RUNTIME_HOOK_ARGS ?? "").split(/\s+/).filter((a) => a !== "")
+          ...(setting("ASCEND_DOCKER_RUNTIME_HOOK_ARGS") ?? "").split(/\s+/).filter((a) => a !== "")
         ]
       },
       cliPath: joinPath(dirnameOf(hookPath), CLI_NAME),

@@ -9,6 +9,7 @@ import { selfDir } from "../platform/Self.ts"
 import { cliProtocolOf } from "../schemas/CliProtocol.ts"
 import { parseMountList } from "../schemas/MountList.ts"
 import { FileTrust, type TrustError } from "../services/FileTrust.ts"
+import { parseRuntimeConf, RUNTIME_CONF, type RuntimeConfKey } from "../wrapper/RuntimeConf.ts"
 import { listCdiDevices } from "./Cdi.ts"
 import { CONTAINERD_DROP_IN } from "./install/Containerd.ts"
 
@@ -53,6 +54,7 @@ export const diagnose = (o: { root: string; configDir: string; cliPath: string; 
   const checks: Array<Check> = []
   const add = (c: Check) => checks.push(c)
   const configDir = at(o.configDir)
+  let wrapperSettings: Partial<Record<RuntimeConfKey, string>> = {}
   const trustLayer = FileTrust.layer.pipe(Layer.provide(NodePlatform.layer(NodePlatform.listSettings(configDir))))
   const trust = <A>(f: (t: FileTrust["Service"]) => Effect.Effect<A, TrustError>) => {
     return Effect.runSyncExit(
@@ -89,6 +91,27 @@ export const diagnose = (o: { root: string; configDir: string; cliPath: string; 
         message: `${configDir}/base.list is missing: every NPU container asks for it unless ASCEND_RUNTIME_MOUNTS says otherwise`,
         fix: "ascend-docker-hook install (writes the default), or create it"
       })
+    }
+    // The wrapper's settings file: what install set, or what an admin wrote; refused at create when untrusted.
+    const conf = path.join(configDir, RUNTIME_CONF)
+    if (fs.existsSync(conf)) {
+      if (
+        trusted(
+          "runtime-conf",
+          `wrapper settings ${conf}: trusted`,
+          trust((t) => t.file(conf, "wrapper settings"))
+        )
+      ) {
+        const parsed = parseRuntimeConf(fs.readFileSync(conf, "utf8"))
+        if (typeof parsed === "string")
+          add({
+            id: "runtime-conf",
+            status: "fail",
+            message: `${configDir}/${parsed}: every NPU container will fail`,
+            fix: "fix that line"
+          })
+        else wrapperSettings = parsed
+      }
     }
     for (const list of lists) {
       const file = path.join(configDir, list)
@@ -384,6 +407,45 @@ export const diagnose = (o: { root: string; configDir: string; cliPath: string; 
           }
     )
   }
+  // Who may ask for NPUs: the wrapper's policy (runtime.conf) and the hooks.d hook's (its args).
+  const hooksPolicies = [
+    "/usr/share/containers/oci/hooks.d/ascend-docker-hook.json",
+    "/etc/containers/oci/hooks.d/ascend-docker-hook.json"
+  ]
+    .map((f) => read(f))
+    .filter((t): t is string => t !== undefined)
+    .map((t) => {
+      try {
+        const args = (JSON.parse(t) as { hook?: { args?: Array<unknown> } }).hook?.args ?? []
+        const i = args.indexOf("--unprivileged-env")
+        return i < 0 ? "accept" : String(args[i + 1])
+      } catch {
+        return "accept"
+      }
+    })
+  const policy = wrapperSettings.ASCEND_DOCKER_RUNTIME_UNPRIVILEGED_ENV ?? "accept"
+  add({
+    id: "unprivileged-env",
+    status: policy === "accept" || hooksPolicies.includes("accept") ? "warn" : "ok",
+    message:
+      `who may ask: ASCEND_VISIBLE_DEVICES from a container without CAP_SYS_ADMIN is ${policy === "accept" ? "accepted" : policy === "ignore" ? "ignored" : "refused"} by the wrapper` +
+      (wrapperSettings.ASCEND_DOCKER_RUNTIME_UNPRIVILEGED_ENV === undefined
+        ? " (the default; the daemon's env may say otherwise)"
+        : " (runtime.conf)") +
+      (hooksPolicies.length > 0 ? `, ${hooksPolicies.join("/")} by the hooks.d hook` : "") +
+      "; CDI names and cdi.k8s.io annotations are honoured whatever the setting",
+    ...(policy === "accept"
+      ? {
+          fix: "ascend-docker-hook install --unprivileged-env ignore (any image or pod that sets the variable gets NPUs)"
+        }
+      : {})
+  })
+  if (wrapperSettings.ASCEND_DOCKER_RUNTIME_MODE !== undefined)
+    add({
+      id: "wrapper-mode",
+      status: "ok",
+      message: `wrapper mode: ${wrapperSettings.ASCEND_DOCKER_RUNTIME_MODE} (runtime.conf)`
+    })
   return checks
 }
 

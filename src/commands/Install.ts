@@ -4,6 +4,7 @@ import type { CliProtocol } from "../HookConfig.ts"
 import { isBinary, selfDir } from "../platform/Self.ts"
 import * as SyncFileSystem from "../platform/SyncFileSystem.ts"
 import { cliProtocolOf } from "../schemas/CliProtocol.ts"
+import { parseRuntimeConf, RUNTIME_CONF, renderRuntimeConf } from "../wrapper/RuntimeConf.ts"
 import { type Flag, flagHelp, parseFlags } from "./Flags.ts"
 import { apply } from "./install/Apply.ts"
 import * as Containerd from "./install/Containerd.ts"
@@ -40,6 +41,18 @@ const FLAGS: ReadonlyArray<Flag> = [
     oneOf: ["2021", "2023"],
     help: "the CLI's protocol (default: read from the ascend-docker-cli in PREFIX/bin)"
   },
+  {
+    name: "--mode",
+    value: "M",
+    oneOf: ["hook", "cdi"],
+    help: "how the wrapper gives NPUs: the hook (default) or CDI edits with no hook or CLI (runtime.conf)"
+  },
+  {
+    name: "--unprivileged-env",
+    value: "P",
+    oneOf: ["accept", "ignore", "refuse"],
+    help: "what an ASCEND_VISIBLE_DEVICES from a container without CAP_SYS_ADMIN gets (runtime.conf, hooks.d args)"
+  },
   { name: "--force", help: "replace files and entries at our paths that are not ours (a backup of each is kept)" },
   { name: "--dry-run", help: "print every change, write nothing" },
   { name: "--help", help: "this text" }
@@ -56,6 +69,8 @@ install places ascend-docker-hook (and ascend-docker-runtime, a link to it) in P
   crio        /etc/crio/crio.conf.d/99-ascend.conf (runtime handler ascend, the wrapper), and with a 2021 CLI
               /usr/share/containers/oci/hooks.d/ascend-docker-hook.json
   podman      /etc/containers/oci/hooks.d/ascend-docker-hook.json (2021 CLI; with a 2023 CLI use CDI)
+With --mode, --cli-protocol or --unprivileged-env it also writes /etc/ascend-docker-runtime.d/runtime.conf,
+the wrapper's settings (the daemon's env still wins), and gives the hooks.d hook the same policy.
 Each file it changes keeps its mode, owner and group, and is first backed up as FILE.ascend-backup-<time>
 (as private as the file). Files and entries at these paths that are not ours are left alone (--force
 replaces them, keeping a backup). Nothing is written unless every change can be made. uninstall undoes
@@ -74,6 +89,8 @@ export interface Options {
   readonly prefix: string
   readonly root: string
   readonly cliProtocol: CliProtocol | undefined
+  readonly wrapperMode?: "hook" | "cdi" | undefined
+  readonly unprivilegedEnv?: "accept" | "ignore" | "refuse" | undefined
   readonly force: boolean
   /** The binary install places: its bytes and where they came from. */
   readonly source: { readonly path: string; readonly bytes: Uint8Array } | undefined
@@ -98,6 +115,7 @@ ${npuSmiDir}/npu-smi
 `
 
 const fail = (message: string) => Effect.fail(new InstallError(message))
+const ROOT_OWNED = { mode: 0o644, uid: 0, gid: 0 }
 const includes = (hay: Uint8Array, needle: string) => Buffer.from(hay).includes(needle)
 const startsWithHeader = (text: string | undefined) =>
   text?.startsWith("# Written by ascend-docker-hook install") === true
@@ -234,6 +252,34 @@ export const plan = (fs: FileSystem.FileSystem, o: Options): Effect.Effect<Reado
     else if (base.kind !== "missing")
       push({ action: "keep", path: at(BASE_LIST), why: "the mount list was edited; kept" })
 
+    // --- the wrapper's settings file ----------------------------------------------------------------------------
+    const confPath = `${BASE_LIST.slice(0, BASE_LIST.lastIndexOf("/"))}/${RUNTIME_CONF}`
+    const conf = yield* current(fs, at(confPath))
+    const confIsOurs = conf.kind === "file" && conf.text.startsWith(renderRuntimeConf({}))
+    // Not given: what the settings file says now, so a reinstall keeps the hooks.d hook in step with it.
+    const existing = confIsOurs && conf.kind === "file" ? parseRuntimeConf(conf.text) : {}
+    const policy =
+      o.unprivilegedEnv ?? (typeof existing === "string" ? undefined : existing.ASCEND_DOCKER_RUNTIME_UNPRIVILEGED_ENV)
+    const gateArgs = policy === undefined || policy === "accept" ? [] : ["--unprivileged-env", policy]
+    const settings = {
+      ...(o.wrapperMode === undefined ? {} : { ASCEND_DOCKER_RUNTIME_MODE: o.wrapperMode }),
+      ...(o.cliProtocol === undefined ? {} : { ASCEND_DOCKER_RUNTIME_CLI_PROTOCOL: o.cliProtocol }),
+      ...(o.unprivilegedEnv === undefined ? {} : { ASCEND_DOCKER_RUNTIME_UNPRIVILEGED_ENV: o.unprivilegedEnv })
+    }
+    if (install && Object.keys(settings).length > 0) {
+      if (conf.kind !== "missing" && !confIsOurs && !o.force)
+        return yield* fail(`${confPath} is there and not ours${forceHint}`)
+      if (conf.kind !== "missing" && !confIsOurs)
+        push(backupAny(confPath, conf, `backup of ${confPath}, which was not ours`))
+      push(fileChange(at(confPath), conf, renderRuntimeConf(settings), "the wrapper's settings", ROOT_OWNED))
+    } else if (install && conf.kind !== "missing")
+      push({
+        action: "keep",
+        path: at(confPath),
+        why: "the wrapper's settings, as they are (--mode, --cli-protocol, --unprivileged-env change them)"
+      })
+    else if (!install && confIsOurs) push({ action: "remove", path: at(confPath), why: "the wrapper's settings" })
+
     /**
      * A config file of an engine's, edited in place. install: a backup, then the edit (mode and owner
      * kept). uninstall: the newest backup back when the file is exactly what install made of it (nobody
@@ -304,7 +350,6 @@ export const plan = (fs: FileSystem.FileSystem, o: Options): Effect.Effect<Reado
         push(fileChange(at(p), now, undefined, why, fresh))
       })
 
-    const ROOT_OWNED = { mode: 0o644, uid: 0, gid: 0 }
     const variants = <A>(f: (makeDefault: boolean) => A) => (install ? [f(o.makeDefault)] : [f(false), f(true)])
 
     for (const runtime of o.runtimes) {
@@ -335,7 +380,7 @@ export const plan = (fs: FileSystem.FileSystem, o: Options): Effect.Effect<Reado
           )
         yield* ours(
           Crio.PODMAN_HOOKS_D,
-          install ? Crio.hooksdJson(hookPath) : undefined,
+          install ? Crio.hooksdJson(hookPath, gateArgs) : undefined,
           Crio.isOurHooksd,
           "podman: OCI hook for every container, prestart",
           ROOT_OWNED
@@ -447,7 +492,7 @@ export const plan = (fs: FileSystem.FileSystem, o: Options): Effect.Effect<Reado
         if (protocol === "2021")
           yield* ours(
             Crio.CRIO_HOOKS_D,
-            install ? Crio.hooksdJson(hookPath) : undefined,
+            install ? Crio.hooksdJson(hookPath, gateArgs) : undefined,
             Crio.isOurHooksd,
             "crio: OCI hook for every container, prestart",
             ROOT_OWNED
@@ -529,6 +574,8 @@ export const runInstaller = (mode: "install" | "uninstall", args: ReadonlyArray<
     prefix: flags.one("--prefix") ?? "/usr/local",
     root: flags.one("--root") ?? "/",
     cliProtocol: flags.one("--cli-protocol") as CliProtocol | undefined,
+    wrapperMode: flags.one("--mode") as Options["wrapperMode"],
+    unprivilegedEnv: flags.one("--unprivileged-env") as Options["unprivilegedEnv"],
     force: flags.has("--force"),
     source: mode === "install" ? sourceBinary() : undefined,
     now: new Date()

@@ -13,6 +13,28 @@ export interface ContainerConfig {
   readonly env: ReadonlyArray<string>
   /** CAP_SYS_ADMIN is in `process.capabilities.bounding` (no capabilities field: unprivileged). */
   readonly privileged: boolean
+  /**
+   * The CDI device names in the `cdi.k8s.io/<name>` annotations (comma-separated fully qualified names):
+   * what the kubelet and device plugins set and a pod cannot (the wrapper honours them whatever the
+   * unprivileged-env setting). Read leniently: a non-string value is no name.
+   */
+  readonly cdiDevices: ReadonlyArray<string>
+}
+
+/** The annotation keys CDI device requests use (the CDI spec's `cdi.k8s.io/` prefix). */
+export const CDI_ANNOTATION_PREFIX = "cdi.k8s.io/"
+
+const cdiDevicesOf = (annotations: unknown): ReadonlyArray<string> => {
+  if (typeof annotations !== "object" || annotations === null || Array.isArray(annotations)) return []
+  const names: Array<string> = []
+  for (const [key, value] of Object.entries(annotations)) {
+    if (!key.startsWith(CDI_ANNOTATION_PREFIX) || typeof value !== "string") continue
+    for (const name of value.split(",")) {
+      const n = name.trim()
+      if (n !== "" && names.length < Limits.envEntries) names.push(n)
+    }
+  }
+  return names
 }
 
 /** Why config.json could not be read, decoded or used. */
@@ -84,6 +106,7 @@ export const decodeContainerConfig = (
   const spec = json.success as {
     process: { env?: ReadonlyArray<string> | null; capabilities?: { bounding?: unknown } | null }
     root: { path: string }
+    annotations?: unknown
   }
   const bounding = spec.process.capabilities?.bounding
   const rootfs = resolveRootfs(bundle, spec.root.path)
@@ -91,6 +114,7 @@ export const decodeContainerConfig = (
   return Result.succeed({
     rootfs: rootfs.success,
     env: spec.process.env ?? [],
-    privileged: Array.isArray(bounding) && bounding.includes("CAP_SYS_ADMIN")
+    privileged: Array.isArray(bounding) && bounding.includes("CAP_SYS_ADMIN"),
+    cdiDevices: cdiDevicesOf(spec.annotations)
   })
 }

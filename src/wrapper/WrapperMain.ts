@@ -63,6 +63,18 @@ const hookArgs = (settings: WrapperSettings, protocol: CliProtocol): ReadonlyArr
   ...(settings.unprivilegedEnv === "accept" ? [] : ["--unprivileged-env", settings.unprivilegedEnv])
 ]
 
+/** The CDI kinds whose annotated devices are Ascend NPUs (today's name, and the older one). */
+const NPU_KINDS = ["ascend.com/npu", "huawei.com/npu"]
+
+/** The ids of the Ascend devices named in CDI annotations, as an ASCEND_VISIBLE_DEVICES value; none: undefined. */
+export const annotatedDevices = (names: ReadonlyArray<string>): string | undefined => {
+  const ids = names.flatMap((n) => {
+    const eq = n.indexOf("=")
+    return eq > 0 && NPU_KINDS.includes(n.slice(0, eq)) ? [n.slice(eq + 1)] : []
+  })
+  return ids.length === 0 ? undefined : ids.join(",")
+}
+
 /**
  * The wrapper's work on `create`/`run`, loaded only for those. Decides "NPU or not" with SpecParser and
  * EnvDecoder (ASCEND_VISIBLE_DEVICES unset, blank or `void` is no NPU: the predicate EnvDecoder itself
@@ -73,8 +85,15 @@ const hookArgs = (settings: WrapperSettings, protocol: CliProtocol): ReadonlyArr
  */
 export const prepareBundle = (settings: WrapperSettings): string | undefined => {
   const program = Effect.gen(function* () {
-    const config = yield* SpecParser.use((p) => p.parse(settings.bundle))
+    const parsed = yield* SpecParser.use((p) => p.parse(settings.bundle))
     const editor = yield* BundleEditor
+    // A request through CDI annotations (the kubelet's, a device plugin's: a pod cannot set them) is
+    // honoured whatever the unprivileged-env setting; it goes first in the env, where the first wins.
+    const annotated = annotatedDevices(parsed.cdiDevices)
+    const trusted = annotated === undefined ? undefined : `${VISIBLE_DEVICES}=${annotated}`
+    const config = trusted === undefined ? parsed : { ...parsed, env: [trusted, ...parsed.env], privileged: true }
+    const policy = trusted === undefined ? settings.unprivilegedEnv : "accept"
+    const hookSettings = { ...settings, unprivilegedEnv: policy }
     if (asksForNothing(lookupEnv(config.env, VISIBLE_DEVICES))) {
       return yield* editor.edit(settings.bundle, { deviceNodes: [], mounts: [], env: [] }, { mark: true })
     }
@@ -98,7 +117,7 @@ export const prepareBundle = (settings: WrapperSettings): string | undefined => 
         gateRequest(
           yield* EnvDecoder.use((d) => d.decode(config.env)),
           config.privileged,
-          settings.unprivilegedEnv,
+          policy,
           lookupEnv(config.env, VISIBLE_DEVICES) ?? ""
         )
       )
@@ -107,14 +126,14 @@ export const prepareBundle = (settings: WrapperSettings): string | undefined => 
       const { devices, options, mountLists } = request.value
       const nodes = yield* DeviceNodes
       if (settings.mode === "hook" && protocol === "2021") {
-        return { edits: undefined, hook: { path: settings.hook.path, args: hookArgs(settings, protocol) } }
+        return { edits: undefined, hook: { path: settings.hook.path, args: hookArgs(hookSettings, protocol) } }
       }
       const npus = yield* nodes.npus(devices, { virtual: options.includes("VIRTUAL") })
       const shared = yield* nodes.shared
       if (settings.mode === "hook") {
         return {
           edits: npuEdits({ npus, shared }),
-          hook: { path: settings.hook.path, args: hookArgs(settings, protocol) }
+          hook: { path: settings.hook.path, args: hookArgs(hookSettings, protocol) }
         }
       }
       const noDriver = options.includes("NODRV")
@@ -125,7 +144,10 @@ export const prepareBundle = (settings: WrapperSettings): string | undefined => 
       return { edits: npuEdits({ npus, shared, mounts, libDirs }), hook: undefined }
     }).pipe(Effect.provide(stages))
     const none: ContainerEdits = { deviceNodes: [], mounts: [], env: [] }
-    return yield* editor.edit(settings.bundle, edits ?? none, { hook, mark: true })
+    const made = edits ?? none
+    // The hook reads the request from config.json: the annotated one is written there, first.
+    const withRequest = trusted === undefined ? made : { ...made, env: [trusted, ...made.env] }
+    return yield* editor.edit(settings.bundle, withRequest, { hook, mark: true })
   })
   const layer = Layer.mergeAll(SpecParser.layer, BundleEditor.layer).pipe(Layer.provideMerge(SyncFileSystem.layer))
   const exit = Effect.runSyncExit(program.pipe(Effect.provide(layer)))

@@ -17,6 +17,7 @@ import { RUNTIME_NAME } from "./Docker.ts"
 
 export const CONTAINERD_CONFIG = "/etc/containerd/config.toml"
 export const CONTAINERD_DROP_IN = "/etc/containerd/conf.d/99-ascend.toml"
+const CDI_ANNOTATIONS = "cdi.k8s.io/*"
 
 type Toml = Record<string, unknown>
 const isTable = (v: unknown): v is Toml =>
@@ -85,7 +86,14 @@ const ascendRuntime = (section: Toml | undefined, runtimePath: string): Toml => 
   const base = name === RUNTIME_NAME ? runtimes.runc : runtimes[name]
   const like = isTable(base) && base.runtime_type === "io.containerd.runc.v2" ? structuredClone(base) : {}
   const options = isTable(like.options) ? like.options : {}
-  return { ...like, runtime_type: "io.containerd.runc.v2", options: { ...options, BinaryName: runtimePath } }
+  // CDI annotations reach config.json (where the wrapper honours them) only if the runtime passes them on.
+  const annotations = Array.isArray(like.container_annotations) ? like.container_annotations.map(String) : []
+  return {
+    ...like,
+    runtime_type: "io.containerd.runc.v2",
+    container_annotations: annotations.includes(CDI_ANNOTATIONS) ? annotations : [...annotations, CDI_ANNOTATIONS],
+    options: { ...options, BinaryName: runtimePath }
+  }
 }
 
 /** The drop-in's text: the runtime (and default) over the CRI section in effect (version 2) or alone (3). */

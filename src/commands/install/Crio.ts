@@ -19,11 +19,11 @@ type Toml = Record<string, unknown>
 const isTable = (v: unknown): v is Toml => typeof v === "object" && v !== null && !Array.isArray(v)
 
 /** The OCI hooks.d file CRI-O and Podman read: schema 1.0.0, every container, prestart. */
-export const hooksdJson = (hookPath: string): string =>
+export const hooksdJson = (hookPath: string, extraArgs: ReadonlyArray<string> = []): string =>
   `${JSON.stringify(
     {
       version: "1.0.0",
-      hook: { path: hookPath, args: ["ascend-docker-hook"], env: HOOK_ENV },
+      hook: { path: hookPath, args: ["ascend-docker-hook", ...extraArgs], env: HOOK_ENV },
       when: { always: true },
       stages: ["prestart"]
     },
@@ -34,8 +34,9 @@ export const hooksdJson = (hookPath: string): string =>
 /** Whether a hooks.d file is one of ours (any prefix): a file we wrote, not the admin's. */
 export const isOurHooksd = (text: string): boolean => {
   try {
-    const hook = (JSON.parse(text) as { hook?: { path?: unknown } }).hook
-    return typeof hook?.path === "string" && hooksdJson(hook.path) === text
+    const hook = (JSON.parse(text) as { hook?: { path?: unknown; args?: unknown } }).hook
+    const args = Array.isArray(hook?.args) ? hook.args.slice(1).map(String) : []
+    return typeof hook?.path === "string" && hooksdJson(hook.path, args) === text
   } catch {
     return false
   }
