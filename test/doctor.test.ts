@@ -139,8 +139,8 @@ describe("doctor", () => {
       (r) => fs.chmodSync(path.join(r, "usr/local/Ascend/driver/lib64"), 0o775),
       "path:base.list:2",
       "fail",
-      /lib64 is writable by group or others; the native CLI refuses/,
-      /chmod go-w/
+      /lib64: it is writable by group or others \(mode 0775, owner uid 0\), which the CLI refuses/,
+      /chmod go-w .*lib64$/
     ],
     [
       "a listed path sits under a writable dir",
@@ -156,8 +156,49 @@ describe("doctor", () => {
         fs.appendFileSync(path.join(r, "etc/ascend-docker-runtime.d/base.list"), "/usr/local/lib64-link\n")
       },
       "path:base.list:3",
+      "ok",
+      /lib64-link: mountable/
+    ],
+    [
+      "a listed path is a symlink, with today's CLI",
+      (r) => {
+        fs.copyFileSync(recordingCli("2023"), path.join(r, "usr/local/bin/ascend-docker-cli"))
+        fs.symlinkSync(path.join(r, "usr/local/Ascend/driver/lib64"), path.join(r, "usr/local/lib64-link"))
+        fs.appendFileSync(path.join(r, "etc/ascend-docker-runtime.d/base.list"), "/usr/local/lib64-link\n")
+      },
+      "path:base.list:3",
       "warn",
-      /is a symbolic link/
+      /is a symbolic link; today's CLI refuses it unless the container sets ASCEND_ALLOW_LINK=True/
+    ],
+    [
+      "a listed path's parent is a symlink, with today's CLI",
+      (r) => {
+        fs.copyFileSync(recordingCli("2023"), path.join(r, "usr/local/bin/ascend-docker-cli"))
+        fs.symlinkSync(path.join(r, "usr/local/Ascend/driver"), path.join(r, "usr/local/driver-link"))
+        fs.appendFileSync(path.join(r, "etc/ascend-docker-runtime.d/base.list"), "/usr/local/driver-link/lib64\n")
+      },
+      "path:base.list:3",
+      "fail",
+      /driver-link \(a parent\) is a symbolic link, which today's CLI refuses/
+    ],
+    [
+      "a file inside a listed dir has a name the CLI refuses",
+      (r) => fs.writeFileSync(path.join(r, "usr/local/Ascend/driver/lib64/libx (copy).so"), ""),
+      "path:base.list:2",
+      "fail",
+      /inside it, .*libx \(copy\).so has characters the CLI refuses/
+    ],
+    [
+      "a link inside a listed dir is not root's, with today's CLI",
+      (r) => {
+        fs.copyFileSync(recordingCli("2023"), path.join(r, "usr/local/bin/ascend-docker-cli"))
+        fs.mkdirSync(path.join(r, "usr/local/Ascend/driver/lib64/sub"))
+        fs.symlinkSync("/etc/hostname", path.join(r, "usr/local/Ascend/driver/lib64/sub/libevil.so"))
+        fs.lchownSync(path.join(r, "usr/local/Ascend/driver/lib64/sub/libevil.so"), 1000, 1000)
+      },
+      "path:base.list:2",
+      "fail",
+      /inside it, .*sub\/libevil.so is a symbolic link \(owner uid 1000\)/
     ],
     [
       "the CLI is missing",

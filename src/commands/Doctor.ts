@@ -6,9 +6,11 @@ import { parse as parseToml } from "smol-toml"
 import { CLI_NAME, DEFAULT_CONFIG_DIR } from "../HookConfig.ts"
 import * as NodePlatform from "../platform/NodePlatform.ts"
 import { selfDir } from "../platform/Self.ts"
+import * as SyncFileSystem from "../platform/SyncFileSystem.ts"
 import { cliProtocolOf } from "../schemas/CliProtocol.ts"
 import { parseMountList } from "../schemas/MountList.ts"
 import { FileTrust, type TrustError } from "../services/FileTrust.ts"
+import { contentsProblem, safetyCache, sourceProblem } from "../services/MountSafety.ts"
 import { parseRuntimeConf, RUNTIME_CONF, type RuntimeConfKey } from "../wrapper/RuntimeConf.ts"
 import { listCdiDevices } from "./Cdi.ts"
 import { CONTAINERD_DROP_IN } from "./install/Containerd.ts"
@@ -55,6 +57,13 @@ export const diagnose = (o: { root: string; configDir: string; cliPath: string; 
   const add = (c: Check) => checks.push(c)
   const configDir = at(o.configDir)
   let wrapperSettings: Partial<Record<RuntimeConfKey, string>> = {}
+  const sync = SyncFileSystem.make(fs)
+  const cache = safetyCache()
+  // The protocol decides how strictly sources are judged (read again below for its own check).
+  let listProtocol: "2021" | "2023" = "2021"
+  try {
+    listProtocol = cliProtocolOf(new Uint8Array(fs.readFileSync(at(o.cliPath))))
+  } catch {}
   const trustLayer = FileTrust.layer.pipe(Layer.provide(NodePlatform.layer(NodePlatform.listSettings(configDir))))
   const trust = <A>(f: (t: FileTrust["Service"]) => Effect.Effect<A, TrustError>) => {
     return Effect.runSyncExit(
@@ -143,27 +152,50 @@ export const diagnose = (o: { root: string; configDir: string; cliPath: string; 
           })
           continue
         }
-        if (lst.isSymbolicLink()) {
+        // The CLI's own checks of a source (MountSafety, what the hook runs before the CLI), by protocol:
+        // today's refuses symlinked parents, and a symlinked source unless the container sets ASCEND_ALLOW_LINK.
+        const rules =
+          listProtocol === "2023"
+            ? { allowLinks: false, linkedParents: false }
+            : { allowLinks: true, linkedParents: true }
+        if (lst.isSymbolicLink() && !rules.allowLinks) {
           add({
             id,
             status: "warn",
-            message: `${where}: is a symbolic link; the native CLI may refuse to mount links`,
+            message: `${where}: is a symbolic link; today's CLI refuses it unless the container sets ASCEND_ALLOW_LINK=True`,
             fix: `list the target, ${fs.realpathSync(real)}`
           })
           continue
         }
-        const writable: Array<string> = []
-        for (let p = real; ; p = path.dirname(p)) {
-          const m = fs.statSync(p).mode
-          if ((m & 0o022) !== 0) writable.push(p)
-          if (p === path.dirname(p) || p === o.root) break
-        }
-        if (writable.length > 0) {
+        const problem = Effect.runSync(
+          Effect.flatMap(sync.lstat(real), (info) => sourceProblem(sync, real, info, rules, cache)).pipe(
+            Effect.orElseSucceed(() => undefined)
+          )
+        )
+        if (problem !== undefined) {
           add({
             id,
             status: "fail",
-            message: `${where}: ${writable[0]} is writable by group or others; the native CLI refuses to mount it`,
-            fix: `chmod go-w ${writable[0]}`
+            message: `${where}: ${problem.detail}`,
+            fix: problem.detail.replace(/^.*fix: /, "")
+          })
+          continue
+        }
+        if (fs.statSync(real).isDirectory()) {
+          const inside = Effect.runSync(contentsProblem(sync, real, rules.allowLinks))
+          if (inside.problem !== undefined) {
+            add({
+              id,
+              status: "fail",
+              message: `${where}: inside it, ${inside.problem}`,
+              fix: "fix or remove that entry"
+            })
+            continue
+          }
+          add({
+            id,
+            status: inside.complete ? "ok" : "warn",
+            message: `${where}: mountable${inside.complete ? `, ${inside.walked} entries inside checked` : `; only the first ${inside.walked} entries inside checked`}`
           })
         } else add({ id, status: "ok", message: `${where}: mountable` })
       }

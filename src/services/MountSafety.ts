@@ -190,3 +190,53 @@ export const destinationProblem = (
     return undefined
   })
 }
+
+/** What the CLI checks of each entry inside a mounted directory (its recursive subset check). */
+export const CONTENT_FILE_MAX_BYTES = 150 * 1024 * 1024
+const CONTENT_PATH_CHARS = /^[A-Za-z0-9._/~-]+$/
+
+/**
+ * The first entry under the directory `dir` that today's CLI would refuse when it mounts `dir`, or
+ * undefined. It walks the whole tree: a path with a character outside `A-Za-z0-9._/~-`, a regular file of
+ * 150 MiB or more, and (unless links are allowed) a symbolic link that is not root's or leads to something
+ * not root's or to nothing. It checks no modes inside (the CLI does not). Bounded by `limit` entries; the
+ * count walked comes back too. For doctor: the hook does not walk a driver tree at every container start.
+ */
+export const contentsProblem = (
+  fs: FileSystem.FileSystem,
+  dir: string,
+  allowLinks: boolean,
+  limit = 200_000
+): Effect.Effect<{ readonly problem: string | undefined; readonly walked: number; readonly complete: boolean }> =>
+  Effect.gen(function* () {
+    let walked = 0
+    const walk = (d: string): Effect.Effect<string | undefined> =>
+      Effect.gen(function* () {
+        const names = yield* fs.readDirectory(d).pipe(Effect.orElseSucceed(() => [] as Array<string>))
+        for (const name of [...names].sort()) {
+          if (walked >= limit) return undefined
+          walked++
+          const p = joinPath(d, name)
+          if (!CONTENT_PATH_CHARS.test(p)) return `${p} has characters the CLI refuses (allowed: A-Za-z0-9._/~-)`
+          const st = yield* fs.lstat(p).pipe(Effect.orElseSucceed(() => undefined))
+          if (st === undefined) continue
+          if (st.type === "File" && Number(st.size) >= CONTENT_FILE_MAX_BYTES)
+            return `${p} is ${Number(st.size)} bytes, over the CLI's 150 MiB for a file inside a mounted directory`
+          if (st.type === "SymbolicLink" && !allowLinks) {
+            const target = yield* fs.stat(p).pipe(Effect.orElseSucceed(() => undefined))
+            const owner = Option.getOrElse(st.uid, () => -1)
+            const targetOwner = target === undefined ? undefined : Option.getOrElse(target.uid, () => -1)
+            if (target === undefined) return `${p} is a symbolic link to nothing, which the CLI refuses`
+            if (owner !== 0 || targetOwner !== 0)
+              return `${p} is a symbolic link (owner uid ${owner}) to a file of uid ${targetOwner}; the CLI wants both root's`
+          }
+          if (st.type === "Directory") {
+            const inner = yield* walk(p)
+            if (inner !== undefined) return inner
+          }
+        }
+        return undefined
+      })
+    const problem = yield* walk(dir)
+    return { problem, walked, complete: walked < limit }
+  })
