@@ -100,6 +100,23 @@ const cases: ReadonlyArray<Case> = [
     expect: /larger than 16777216 bytes/
   },
   { name: "config: invalid JSON", spec: config("{process"), expect: /config.json: invalid JSON/ },
+  // Valid JSON that JSON.parse would take (slowly, or deep into its stack): only the pre-scan
+  // (schemas/Json.ts jsonShapeProblem) refuses these, each with its own words.
+  {
+    name: "config: an annotation nested 100 deep (pre-scan)",
+    spec: config(`{"process":{},"root":{"path":"r"},"annotations":{"x":${"[".repeat(100)}${"]".repeat(100)}}}`),
+    expect: /config.json: invalid JSON: nested deeper than 64 levels/
+  },
+  {
+    name: "config: 300000 values in an annotation (pre-scan)",
+    spec: config(`{"process":{},"root":{"path":"r"},"annotations":{"x":[${"0,".repeat(300000)}0]}}`),
+    expect: /config.json: invalid JSON: more than 262144 values/
+  },
+  {
+    name: "config: a 2 MiB string (pre-scan)",
+    spec: config(`{"process":{},"root":{"path":"r"},"annotations":{"x":"${"a".repeat(2 * 1024 * 1024)}"}}`),
+    expect: /config.json: invalid JSON: a string of 2097152 characters, more than 1048576/
+  },
   { name: "config: an array", spec: config("[]"), expect: /expected a JSON object/ },
   { name: "config: no process", spec: config({ root: { path: "r" } }), expect: /Missing key; at \["process"\]/ },
   { name: "config: process null", spec: config({ process: null, root: { path: "r" } }), expect: /at \["process"\]/ },

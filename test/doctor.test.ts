@@ -70,7 +70,7 @@ describe("doctor", () => {
     assert.match(r.text, /all is well\n$/)
   })
 
-  const broken: ReadonlyArray<[string, (root: string) => void, string, "fail" | "warn", RegExp, RegExp?]> = [
+  const broken: ReadonlyArray<[string, (root: string) => void, string, "fail" | "warn" | "ok", RegExp, RegExp?]> = [
     [
       "the config dir is writable by others",
       (r) => fs.chmodSync(path.join(r, "etc/ascend-docker-runtime.d"), 0o777),

@@ -4,32 +4,37 @@ import * as path from "node:path"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { hooksdJson } from "../src/commands/Install.ts"
 import { BINARY, cleanup, inCI, recordingCli, scratch } from "./support/fixtures.ts"
+import { canMakePrivateHost, type PrivateHost, privateHost } from "./support/privateHost.ts"
 
 // A real CDI consumer: Podman 4.3 (runc, a local busybox rootfs, no image pull; flags from
 // ../shared/cdi/PODMAN.md) starts containers with --device ascend.com/npu=0 and =all from a spec that
 // `cdi generate` wrote for a dev-root of stand-in character devices. Podman reads specs only from
-// /etc/cdi and /var/run/cdi, so the spec goes into /etc/cdi under a name of its own and is removed
-// afterwards (and /etc/cdi too if this test made it), even when a test fails.
+// /etc/cdi and /var/run/cdi, so Podman and `cdi generate` run in a private view of the host
+// (test/support/privateHost.ts: /etc, /usr/local and /run are overlays there): the spec goes to the real
+// /etc/cdi path of that view, Podman's runroot to its /run, and the host's own never change.
 
 const which = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0
 const BUSYBOX = ["/bin/busybox", "/usr/bin/busybox"].find((p) => fs.existsSync(p))
 const missing = [...["podman", "runc", "mknod"].filter((c) => !which(c)), ...(BUSYBOX ? [] : ["busybox"])]
-const canRun = missing.length === 0 && process.getuid?.() === 0
+const noPrivateHost = canMakePrivateHost()
+const canRun = missing.length === 0 && noPrivateHost === undefined
 if (!canRun) {
-  const why = process.getuid?.() === 0 ? `missing ${missing.join(", ")}` : "not root"
+  const why = noPrivateHost ?? `missing ${missing.join(", ")}`
   if (inCI) throw new Error(`the Podman CDI test cannot run in CI: ${why} (.ci/run installs podman)`)
   console.warn(`SKIPPING the Podman CDI test outside CI: ${why}`)
 }
 
 let dir = ""
-let madeCdiDir = false
-const specFile = `/etc/cdi/ascend-docker-hook-e2e-${process.pid}.json`
+let host: PrivateHost | undefined
+/** In the private view: the host's /etc/cdi and /run are never written. */
+const specFile = "/etc/cdi/ascend.com-npu.json"
 /** Podman wants a runroot of at most 50 characters. */
 const runroot = `/run/adh-podman-${process.pid}`
 
-beforeAll(() => {
+beforeAll(async () => {
   if (!canRun) return
   dir = scratch()
+  host = await privateHost(dir)
   for (const d of ["dev", "conf", "driver/lib64", "rootfs/bin", "podman/root", "podman/tmp", "podman/net"]) {
     fs.mkdirSync(path.join(dir, d), { recursive: true, mode: 0o755 })
   }
@@ -42,46 +47,50 @@ beforeAll(() => {
   fs.copyFileSync(BUSYBOX!, path.join(dir, "rootfs/bin/busybox"))
   fs.chmodSync(path.join(dir, "rootfs/bin/busybox"), 0o755)
   fs.symlinkSync("busybox", path.join(dir, "rootfs/bin/sh"))
-  fs.mkdirSync(runroot, { recursive: true, mode: 0o700 })
-  madeCdiDir = !fs.existsSync("/etc/cdi")
-  const gen = spawnSync(
+  // A tmpfs: Podman's overlay rootfs puts its upper dir here, and an overlay's upper cannot be on the
+  // overlay that this view's /run is.
+  host.run(["sh", "-c", `mkdir -p -m 0700 ${runroot} && mount -t tmpfs -o mode=0700 tmpfs ${runroot}`])
+  const gen = host.run([
     BINARY,
-    ["cdi", "generate", "--dev-root", `${dir}/dev`, "--config-dir", `${dir}/conf`, "--output", specFile],
-    {
-      encoding: "utf8"
-    }
-  )
+    "cdi",
+    "generate",
+    "--dev-root",
+    `${dir}/dev`,
+    "--config-dir",
+    `${dir}/conf`,
+    "--output",
+    specFile
+  ])
   if (gen.status !== 0) throw new Error(`cdi generate failed: ${gen.stderr}`)
-})
+}, 60_000)
 
 afterAll(() => {
   if (!canRun) return
-  fs.rmSync(specFile, { force: true })
-  spawnSync("umount", ["-R", runroot])
-  fs.rmSync(runroot, { recursive: true, force: true })
-  if (madeCdiDir) fs.rmSync("/etc/cdi", { recursive: true, force: true })
+  host?.run(["umount", "-R", runroot])
+  host?.stop()
   cleanup(dir)
 })
 
 /** `podman run` with this sandbox's flags (PODMAN.md); `global` goes before `run`, `args` after the rootfs flags. */
 const podmanRun = (args: ReadonlyArray<string>, global: ReadonlyArray<string> = []) =>
-  spawnSync(
-    "podman",
+  host!.run(
     [
+      "podman",
       ...["--root", `${dir}/podman/root`, "--runroot", runroot, "--tmpdir", `${dir}/podman/tmp`],
       ...["--network-config-dir", `${dir}/podman/net`, "--runtime", "runc", ...global],
       ...["run", "--rm", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096"],
       ...args
     ],
     { encoding: "utf8", timeout: 120_000 }
-  )
+  ) as { status: number | null; stdout: string; stderr: string }
 
 const podman = (device: string, script: string) =>
   podmanRun(["--device", device, "--rootfs", `${dir}/rootfs:O`, "/bin/sh", "-c", script])
 
 describe.runIf(canRun)("Podman starts containers from the generated CDI spec", () => {
   it("the spec is for Podman 4.3: cdiVersion 0.5.0 at most", () => {
-    assert.strictEqual(JSON.parse(fs.readFileSync(specFile, "utf8")).cdiVersion, "0.5.0")
+    assert.strictEqual(JSON.parse(String(host!.run(["cat", specFile]).stdout)).cdiVersion, "0.5.0")
+    assert.isFalse(fs.existsSync(specFile), "the host's own /etc/cdi is untouched")
   })
 
   it("--device ascend.com/npu=0: that NPU, the control devices and the driver paths, read-only", () => {

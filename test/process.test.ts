@@ -8,11 +8,14 @@ import {
   cleanup,
   type Host,
   type HostSpec,
+  inCI,
   makeHost,
   processBuilds,
   recordingCli,
+  relocatedBuild,
   runHook as runAny
 } from "./support/fixtures.ts"
+import { canMakePrivateHost, privateHost } from "./support/privateHost.ts"
 
 // The built bundle, run as a process with the state on stdin and a compiled CLI stand-in that records
 // its exact argv. Each SPEC.md "Where we differ" row is named in its test.
@@ -303,15 +306,43 @@ for (const build of processBuilds()) {
       refused(h, /--cli needs a value/, { args: ["--cli"], cliArgs: false })
     })
 
-    it("with no flags: the seed's defaults (/etc/ascend-docker-runtime.d, the CLI next to the hook)", () => {
+    it("with no flags: the seed's defaults (/etc/ascend-docker-runtime.d, the CLI next to the hook)", async () => {
+      // In a private view of the host (its /etc an overlay) and with the program copied to a dir of its
+      // own, so the outcome never depends on what this machine has at those paths.
+      const why = canMakePrivateHost()
+      if (why !== undefined) {
+        if (inCI) throw new Error(`the defaults test cannot run in CI: ${why}`)
+        console.warn(`skipping the defaults test (${why})`)
+        return
+      }
       const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=0") })
-      const run = runHook(h, { cliArgs: false, args: ["--dry-run"] })
-      // This machine has no /etc/ascend-docker-runtime.d (or a real one); either way the default is what is read.
-      if (fs.existsSync("/etc/ascend-docker-runtime.d")) assert.notMatch(run.stderr, /config dir/)
-      else refused(h, /config dir \/etc\/ascend-docker-runtime\.d: does not exist/, { cliArgs: false })
-      const withDir = runHook(h, { cliArgs: false, args: ["--config-dir", h.configDir] })
-      assert.strictEqual(withDir.status, 1)
-      assert.match(withDir.stderr, /untrusted CLI .*\/dist\/ascend-docker-cli: does not exist/)
+      const view = await privateHost(path.join(h.dir, "view"))
+      try {
+        const command = relocatedBuild(build, path.join(h.dir, "prog"))
+        const hook = (args: ReadonlyArray<string>) =>
+          view.run([...command, ...args], { cwd: h.bundle, input: h.state, env: {}, encoding: "utf8" })
+        view.run(["rm", "-rf", "/etc/ascend-docker-runtime.d"])
+        const none = hook(["--dry-run"])
+        assert.strictEqual(none.status, 1)
+        assert.match(
+          String(none.stderr),
+          /^ascend-docker-hook: .*config dir \/etc\/ascend-docker-runtime\.d: does not exist\n$/
+        )
+        view.run([
+          "sh",
+          "-c",
+          "mkdir -m 0755 /etc/ascend-docker-runtime.d && : > /etc/ascend-docker-runtime.d/base.list"
+        ])
+        const noCli = hook([])
+        assert.strictEqual(noCli.status, 1)
+        assert.include(
+          String(noCli.stderr),
+          `untrusted CLI ${path.join(h.dir, "prog", "ascend-docker-cli")}: does not exist`
+        )
+        assert.isFalse(fs.existsSync(h.record), "nothing ran")
+      } finally {
+        view.stop()
+      }
     })
 
     it("SPEC row argv longer than the kernel takes: a short error before exec", () => {

@@ -35,6 +35,16 @@ export const BUILDS = {
   arm64: () => [...QEMU_ARM64, ARM64_BINARY]
 } as const
 export type Build = keyof typeof BUILDS
+
+/** A build's program copied into `dir` (alone there, so nothing is "next to it" but what a test puts), as its command. */
+export const relocatedBuild = (build: Build, dir: string): ReadonlyArray<string> => {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o755 })
+  const from = build === "bundle" ? HOOK : build === "binary" ? BINARY : ARM64_BINARY
+  const to = path.join(dir, build === "bundle" ? "ascend-docker-hook.cjs" : "ascend-docker-hook")
+  fs.copyFileSync(fs.realpathSync(from), to)
+  fs.chmodSync(to, 0o755)
+  return build === "bundle" ? [NODE, to] : build === "binary" ? [to] : [...QEMU_ARM64, to]
+}
 /** The Node the tests run on: the project's Node 24 under `npm test`. */
 export const NODE = process.execPath
 
