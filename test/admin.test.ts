@@ -1,9 +1,9 @@
-import { spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { formatRunRecord } from "../src/platform/RunLog.ts"
-import { BINARY, cleanup, HOOK, type Host, type HostSpec, makeHost, NODE, runHook } from "./support/fixtures.ts"
+import { BINARY, cleanup, HOOK, type Host, type HostSpec, makeHost, NODE, ROOT, runHook } from "./support/fixtures.ts"
 
 // What an admin sees: `explain` for one bundle, and the optional run log.
 
@@ -138,6 +138,65 @@ describe("the run log", () => {
     assert.strictEqual(fs.statSync(`${log}.1`).size, 2 * 1024 * 1024 - 10)
     assert.strictEqual(fs.readFileSync(`${log}.2`, "utf8"), "one\n")
   })
+
+  it("hooks appending at once: one rotation, no line lost or torn, .2 kept, a stale lock cleared", async () => {
+    // 24 processes wait on one barrier, then each appends 20 lines to a log 200 bytes short of a (small,
+    // for the test) limit: exactly one rotation is due. Were two to rotate, the old .1 would be pushed over
+    // .2 and lost; were a line split, a line would not match.
+    const h = host({ env: [] })
+    const log = path.join(h.dir, "race.log")
+    const MAX = 64 * 1024
+    fs.writeFileSync(log, `${"x".repeat(MAX - 200 - 1)}\n`)
+    fs.writeFileSync(`${log}.1`, "OLD-ONE\n")
+    fs.writeFileSync(`${log}.2`, "OLD-TWO\n")
+    const barrier = path.join(h.dir, "go")
+    const worker = (n: number) =>
+      new Promise<number | null>((resolve) => {
+        const child = spawn(
+          NODE,
+          [
+            "--input-type=module",
+            "-e",
+            `const { appendRunLog } = await import(${JSON.stringify(path.join(ROOT, "src/platform/RunLog.ts"))});
+             while (!process.getBuiltinModule("node:fs").existsSync(${JSON.stringify(barrier)})) {}
+             for (let i = 0; i < 20; i++) { const e = appendRunLog(${JSON.stringify(log)}, "line-${n}-" + i + "-" + "y".repeat(40), ${MAX}); if (e) throw new Error(e) }`
+          ],
+          { stdio: "inherit" }
+        )
+        child.on("exit", resolve)
+      })
+    const done = Array.from({ length: 24 }, (_, n) => worker(n))
+    await new Promise((r) => setTimeout(r, 1500))
+    fs.writeFileSync(barrier, "")
+    assert.deepStrictEqual(await Promise.all(done), Array(24).fill(0))
+    const all = [log, `${log}.1`, `${log}.2`].flatMap((f) =>
+      fs
+        .readFileSync(f, "utf8")
+        .split("\n")
+        .filter((l) => l !== "")
+    )
+    const lines = all.filter((l) => l.startsWith("line-"))
+    for (const l of lines) assert.match(l, /^line-\d+-\d+-y{40}$/, "no torn line")
+    assert.strictEqual(new Set(lines).size, 24 * 20, "every line once")
+    assert.strictEqual(lines.length, 24 * 20)
+    assert.strictEqual(fs.readFileSync(`${log}.2`, "utf8"), "OLD-ONE\n", "one rotation: the old .1 is now .2")
+    assert.isFalse(fs.existsSync(`${log}.lock`))
+
+    // A lock a killed run left behind: the next append past the limit clears it, the one after rotates.
+    fs.writeFileSync(`${log}.lock`, "")
+    const old = new Date(Date.now() - 60_000)
+    fs.utimesSync(`${log}.lock`, old, old)
+    fs.writeFileSync(log, `${"x".repeat(2 * 1024 * 1024 - 10)}\n`)
+    runHook(h, { args: ["--log", log] })
+    assert.isFalse(fs.existsSync(`${log}.lock`), "the stale lock is gone")
+    assert.match(
+      fs.readFileSync(log, "utf8"),
+      /x\n\S+ id=c1 .*outcome=not-npu/,
+      "that run's line is kept, in the log it found"
+    )
+    runHook(h, { args: ["--log", log] })
+    assert.match(fs.readFileSync(log, "utf8"), /^\S+ id=c1 .*outcome=not-npu/, "the next run rotates")
+  }, 60_000)
 
   it("a log that cannot be written never fails the container", () => {
     const h = host({ env: ["ASCEND_VISIBLE_DEVICES=0"] })

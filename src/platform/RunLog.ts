@@ -32,34 +32,36 @@ export const formatRunRecord = (r: RunRecord, now: Date): string =>
     `duration_ms=${r.durationMs.toFixed(1)}`
   ].join(" ")
 
+/** A rotation lock older than this was left by a killed run: the next one that sees it removes it. */
+const STALE_LOCK_MS = 10_000
+
 /**
  * Appends a line to the run log (mode 0640; its directory, if missing, made 0750), rotating first when it
- * would pass RUN_LOG_MAX_BYTES. Logging never fails the container: an error is returned, not thrown.
+ * would pass `maxBytes`. Safe under concurrency: the line is one O_APPEND write (never torn, never
+ * between two rotations' files), and a rotation is done by whoever creates `<log>.lock` (O_EXCL) and
+ * finds the log still the one it measured and still too big: two hooks starting at once never both
+ * rotate, which would push `.1` over `.2` and lose it. A lock a killed run left goes after
+ * STALE_LOCK_MS. Logging never fails the container: an error is returned, not thrown.
  */
-export const appendRunLog = (file: string, line: string): string | undefined => {
+export const appendRunLog = (file: string, line: string, maxBytes = RUN_LOG_MAX_BYTES): string | undefined => {
   const fs = process.getBuiltinModule("node:fs")
   const path = process.getBuiltinModule("node:path")
+  const { O_WRONLY, O_APPEND, O_CREAT, O_NOFOLLOW } = fs.constants
+  const open = () => fs.openSync(file, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW, 0o640)
   try {
     // Only the log's own directory is made (not a chain: recursive mkdir spins forever under /proc).
     if (!fs.existsSync(path.dirname(file))) fs.mkdirSync(path.dirname(file), { mode: 0o750 })
-    let size = 0
+    let fd = open()
     try {
-      size = fs.statSync(file).size
-    } catch {}
-    if (size > 0 && size + line.length + 1 > RUN_LOG_MAX_BYTES) {
-      for (let i = RUN_LOG_KEEP - 1; i >= 1; i--) {
-        try {
-          fs.renameSync(`${file}.${i}`, `${file}.${i + 1}`)
-        } catch {}
+      const measured = fs.fstatSync(fd)
+      if (
+        measured.size > 0 &&
+        measured.size + line.length + 1 > maxBytes &&
+        rotate(fs, file, measured, maxBytes, line)
+      ) {
+        fs.closeSync(fd)
+        fd = open()
       }
-      fs.renameSync(file, `${file}.1`)
-    }
-    const fd = fs.openSync(
-      file,
-      fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW,
-      0o640
-    )
-    try {
       fs.writeSync(fd, `${line}\n`)
     } finally {
       fs.closeSync(fd)
@@ -67,5 +69,44 @@ export const appendRunLog = (file: string, line: string): string | undefined => 
     return undefined
   } catch (e) {
     return e instanceof Error ? e.message : String(e)
+  }
+}
+
+/** Rotates under `<log>.lock` if the log is still the file `measured` and still too big; whether it did. */
+const rotate = (
+  fs: typeof import("node:fs"),
+  file: string,
+  measured: import("node:fs").Stats,
+  maxBytes: number,
+  line: string
+): boolean => {
+  const lock = `${file}.lock`
+  let held: number
+  try {
+    held = fs.openSync(
+      lock,
+      fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW,
+      0o600
+    )
+  } catch {
+    // Someone else is rotating (our line then goes to whichever file is the log); a stale lock goes.
+    try {
+      if (Date.now() - fs.lstatSync(lock).mtimeMs > STALE_LOCK_MS) fs.unlinkSync(lock)
+    } catch {}
+    return false
+  }
+  try {
+    const now = fs.lstatSync(file)
+    if (now.ino !== measured.ino || now.dev !== measured.dev || now.size + line.length + 1 <= maxBytes) return false
+    for (let i = RUN_LOG_KEEP - 1; i >= 1; i--) {
+      try {
+        fs.renameSync(`${file}.${i}`, `${file}.${i + 1}`)
+      } catch {}
+    }
+    fs.renameSync(file, `${file}.1`)
+    return true
+  } finally {
+    fs.closeSync(held)
+    fs.unlinkSync(lock)
   }
 }
