@@ -331,6 +331,31 @@ describe.runIf(canRun)("ascend-docker-runtime, the wrapper, under runc", () => {
     }
   })
 
+  it("64-bit numbers JSON.parse would round survive the edit, and runc runs the container they describe", () => {
+    // RLIMIT_CORE at RLIM_INFINITY (2^64-1) and a u64 seccomp-style value: rounded through a double they
+    // become 18446744073709552000, which runc's uint64 decoder rejects. The shell prints the limit it got.
+    const id = nextId()
+    const bundle = plainBundle(["ASCEND_VISIBLE_DEVICES=0"], id)
+    const file = path.join(bundle, "config.json")
+    const config = JSON.parse(fs.readFileSync(file, "utf8"))
+    config.process.args = ["sh", "-c", `ulimit -c; echo MARKER-${id}`]
+    config.process.rlimits = [{ type: "RLIMIT_CORE", hard: 1, soft: 1 }]
+    config.annotations = { "org.example.mask": "x" }
+    const text = JSON.stringify(config, null, 2)
+      .replace('"hard": 1,', '"hard": 18446744073709551615,')
+      .replace('"soft": 1', '"soft": 18446744073709551615')
+      .replace('"org.example.mask": "x"', '"org.example.mask": "x", "org.example.n": "\\u00e9"')
+    fs.writeFileSync(file, text)
+    const run = wrapper(id, bundle)
+    assert.strictEqual(run.status, 0, run.stderr)
+    assert.include(run.stdout, `unlimited\nMARKER-${id}`, "runc set the limit the config asked for")
+    assert.isDefined(run.record, "the hook ran the CLI")
+    const after = fs.readFileSync(file, "utf8")
+    assert.include(after, '"hard": 18446744073709551615,', "the number kept as written")
+    assert.include(after, '"soft": 18446744073709551615')
+    assert.include(after, '"org.example.n": "\\u00e9"', "an escape kept as written")
+  })
+
   it("a corrupt config.json is refused with nothing written and no container", () => {
     const id = nextId()
     const bundle = plainBundle(["ASCEND_VISIBLE_DEVICES=0"], id)
