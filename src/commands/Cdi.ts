@@ -10,6 +10,19 @@ import { DeviceNodes, type DeviceNode as HostNode } from "../services/DeviceNode
 import { FileTrust } from "../services/FileTrust.ts"
 import { MountResolver, type ResolvedMounts } from "../services/MountResolver.ts"
 import { DRIVER_LIB_DIRS, npuEdits } from "../wrapper/ContainerEdits.ts"
+import { type Flag, flagHelp, parseFlags } from "./Flags.ts"
+
+const GENERATE_FLAGS: ReadonlyArray<Flag> = [
+  { name: "--dev-root", value: "DIR", help: "where the device nodes are (default /dev)" },
+  { name: "--config-dir", value: "DIR", help: "the mount lists' dir (default /etc/ascend-docker-runtime.d)" },
+  { name: "--mounts", value: "LIST", help: "the mount lists, as ASCEND_RUNTIME_MOUNTS names them (default base)" },
+  { name: "--kind", value: "VENDOR/CLASS", help: "the CDI kind (default ascend.com/npu)" },
+  { name: "--output", value: "FILE", help: "where the spec goes (default /etc/cdi/<kind with - for />.json)" },
+  { name: "--dry-run", help: "print the spec, write nothing" }
+]
+const LIST_FLAGS: ReadonlyArray<Flag> = [
+  { name: "--cdi-dir", value: "DIR", repeat: true, help: "a spec dir (default /etc/cdi and /var/run/cdi)" }
+]
 
 export const CDI_USAGE = `usage: ascend-docker-hook cdi generate [--dev-root DIR] [--config-dir DIR] [--mounts LIST]
                                         [--kind VENDOR/CLASS] [--output FILE] [--dry-run]
@@ -26,6 +39,11 @@ generate  writes one Container Device Interface spec for the NPUs on this host: 
           (written atomically, mode 0644).
 list      the fully qualified device names the specs in /etc/cdi and /var/run/cdi offer (a later
           directory wins), with a warning for each spec (JSON or YAML) that cannot be loaded.
+
+generate's flags:
+${flagHelp(GENERATE_FLAGS)}
+list's flags:
+${flagHelp(LIST_FLAGS)}
 
 Then: docker run --device ascend.com/npu=0 ...   or   podman run --device ascend.com/npu=all ...`
 
@@ -105,24 +123,6 @@ export const buildCdiSpec = (input: {
 
 const KIND = /^[A-Za-z0-9][A-Za-z0-9.-]*\/[A-Za-z0-9][A-Za-z0-9_.-]*$/
 
-const flagsOf = (args: ReadonlyArray<string>, known: ReadonlyArray<string>, booleans: ReadonlyArray<string>) => {
-  const flags = new Map<string, Array<string>>()
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!
-    const eq = arg.indexOf("=")
-    const flag = arg.startsWith("--") && eq > 0 ? arg.slice(0, eq) : arg
-    if (booleans.includes(flag)) {
-      flags.set(flag, ["true"])
-      continue
-    }
-    if (!known.includes(flag)) return `unknown argument ${JSON.stringify(arg)} (see cdi --help)`
-    const value = eq > 0 && arg.startsWith("--") ? arg.slice(eq + 1) : args[++i]
-    if (value === undefined || value === "") return `${flag} needs a value`
-    flags.set(flag, [...(flags.get(flag) ?? []), value])
-  }
-  return flags
-}
-
 const generate = (args: ReadonlyArray<string>): number => {
   const fs = process.getBuiltinModule("node:fs")
   const path = process.getBuiltinModule("node:path")
@@ -130,9 +130,9 @@ const generate = (args: ReadonlyArray<string>): number => {
     fs.writeSync(2, `ascend-docker-hook cdi generate: ${m}\n`)
     return 1
   }
-  const flags = flagsOf(args, ["--dev-root", "--config-dir", "--mounts", "--kind", "--output"], ["--dry-run"])
+  const flags = parseFlags(args, GENERATE_FLAGS)
   if (typeof flags === "string") return err(flags)
-  const one = (f: string, d: string) => flags.get(f)?.at(-1) ?? d
+  const one = (f: string, d: string) => flags.one(f) ?? d
   const devRoot = path.resolve(one("--dev-root", "/dev"))
   const kind = one("--kind", DEFAULT_KIND)
   if (!KIND.test(kind)) return err(`--kind ${JSON.stringify(kind)} is not VENDOR/CLASS`)
@@ -159,7 +159,7 @@ const generate = (args: ReadonlyArray<string>): number => {
   if (exit.value === undefined) return err(`no NPU device nodes (davinciN) under ${devRoot}`)
   const spec = exit.value
   const text = `${JSON.stringify(spec, null, 2)}\n`
-  if (one("--dry-run", "false") === "true") {
+  if (flags.has("--dry-run")) {
     fs.writeSync(1, text)
     return 0
   }
@@ -226,14 +226,19 @@ export const listCdiDevices = (dirs: ReadonlyArray<string>): { names: Array<stri
 export const runCdi = (args: ReadonlyArray<string>): number => {
   const fs = process.getBuiltinModule("node:fs")
   const [sub, ...rest] = args
+  if (rest.includes("--help")) {
+    fs.writeSync(1, `${CDI_USAGE}\n`)
+    return 0
+  }
   if (sub === "generate") return generate(rest)
   if (sub === "list") {
-    const flags = flagsOf(rest, ["--cdi-dir"], [])
+    const flags = parseFlags(rest, LIST_FLAGS)
     if (typeof flags === "string") {
       fs.writeSync(2, `ascend-docker-hook cdi list: ${flags}\n`)
       return 1
     }
-    const { names, warnings } = listCdiDevices(flags.get("--cdi-dir") ?? ["/etc/cdi", "/var/run/cdi"])
+    const dirs = flags.all("--cdi-dir")
+    const { names, warnings } = listCdiDevices(dirs.length > 0 ? dirs : ["/etc/cdi", "/var/run/cdi"])
     for (const w of warnings) fs.writeSync(2, `${w}\n`)
     for (const n of names) fs.writeSync(1, `${n}\n`)
     return 0

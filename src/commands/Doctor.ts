@@ -13,7 +13,17 @@ import { FileTrust, type TrustError } from "../services/FileTrust.ts"
 import { contentsProblem, safetyCache, sourceProblem } from "../services/MountSafety.ts"
 import { parseRuntimeConf, RUNTIME_CONF, type RuntimeConfKey } from "../wrapper/RuntimeConf.ts"
 import { listCdiDevices } from "./Cdi.ts"
+import { type Flag, flagHelp, parseFlags } from "./Flags.ts"
 import { CONTAINERD_DROP_IN } from "./install/Containerd.ts"
+
+const DOCTOR_FLAGS: ReadonlyArray<Flag> = [
+  { name: "--root", value: "DIR", help: "check the tree rooted at DIR instead of / (default /)" },
+  { name: "--config-dir", value: "DIR", help: "the mount lists' dir (default /etc/ascend-docker-runtime.d)" },
+  { name: "--cli", value: "PATH", help: "the native CLI (default: ascend-docker-cli next to this program)" },
+  { name: "--dev-root", value: "DIR", help: "where the device nodes are (default /dev)" },
+  { name: "--json", help: "one JSON document, for machines" },
+  { name: "--help", help: "this text" }
+]
 
 export const DOCTOR_USAGE = `usage: ascend-docker-hook doctor [--root DIR] [--config-dir DIR] [--cli PATH] [--dev-root DIR] [--json]
 
@@ -21,7 +31,9 @@ Checks this host the way the hook and the native CLI will, and says what is wron
 the config dir and each mount list (owner, mode, parents, contents), each listed path (exists, and
 would the native CLI accept it), the CLI next to the hook, the NPU device nodes, and whether Docker,
 containerd, CRI-O or Podman are set up to use the hook or CDI (their config files are read, never
-changed). Exit 0 when nothing fails; --json for machines; --root to check a tree other than /.`
+changed). Exit 0 when nothing fails; --json for machines; --root to check a tree other than /.
+
+${flagHelp(DOCTOR_FLAGS)}`
 
 /** One finding. `fail`: the hook or the CLI will refuse, or NPU containers will not work; `warn`: worth a look. */
 export interface Check {
@@ -485,26 +497,21 @@ export const diagnose = (o: { root: string; configDir: string; cliPath: string; 
 export const runDoctor = (args: ReadonlyArray<string>): number => {
   const fs = process.getBuiltinModule("node:fs")
   const path = process.getBuiltinModule("node:path")
-  const opts: Record<string, string> = {}
-  let json = false
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!
-    if (a === "--json") json = true
-    else if (a === "--help") {
-      fs.writeSync(1, `${DOCTOR_USAGE}\n`)
-      return 0
-    } else if (["--root", "--config-dir", "--cli", "--dev-root"].includes(a) && args[i + 1] !== undefined)
-      opts[a] = args[++i]!
-    else {
-      fs.writeSync(2, `ascend-docker-hook doctor: unknown argument ${JSON.stringify(a)}\n`)
-      return 1
-    }
+  if (args.includes("--help")) {
+    fs.writeSync(1, `${DOCTOR_USAGE}\n`)
+    return 0
   }
+  const flags = parseFlags(args, DOCTOR_FLAGS)
+  if (typeof flags === "string") {
+    fs.writeSync(2, `ascend-docker-hook doctor: ${flags}\n`)
+    return 1
+  }
+  const json = flags.has("--json")
   const checks = diagnose({
-    root: path.resolve(opts["--root"] ?? "/"),
-    configDir: opts["--config-dir"] ?? DEFAULT_CONFIG_DIR,
-    cliPath: opts["--cli"] ?? path.join(selfDir(), CLI_NAME),
-    devRoot: opts["--dev-root"] ?? "/dev"
+    root: path.resolve(flags.one("--root") ?? "/"),
+    configDir: flags.one("--config-dir") ?? DEFAULT_CONFIG_DIR,
+    cliPath: flags.one("--cli") ?? path.join(selfDir(), CLI_NAME),
+    devRoot: flags.one("--dev-root") ?? "/dev"
   })
   const ok = !checks.some((c) => c.status === "fail")
   if (json) fs.writeSync(1, `${JSON.stringify({ ok, checks }, null, 2)}\n`)

@@ -12,12 +12,22 @@ import { CliLauncher } from "../services/CliLauncher.ts"
 import { EnvDecoder } from "../services/EnvDecoder.ts"
 import { MountResolver } from "../services/MountResolver.ts"
 import { SpecParser } from "../services/SpecParser.ts"
+import { type Flag, flagHelp, parseFlags } from "./Flags.ts"
+
+const EXPLAIN_FLAGS: ReadonlyArray<Flag> = [
+  { name: "--bundle", value: "DIR", help: "the container's bundle (its config.json); required" },
+  { name: "--config-dir", value: "DIR", help: "the mount lists' dir (default /etc/ascend-docker-runtime.d)" },
+  { name: "--cli", value: "PATH", help: "the native CLI (default: ascend-docker-cli next to this program)" },
+  { name: "--help", help: "this text" }
+]
 
 export const EXPLAIN_USAGE = `usage: ascend-docker-hook explain --bundle DIR [--config-dir DIR] [--cli PATH]
 
 Says, for an admin, what the hook would do for the container in bundle DIR and why: what its env asks
 for, which mount-list lines are taken or skipped (and the reason for each), whether the CLI is trusted,
-and the argv it would exec. Reads only; runs nothing.`
+and the argv it would exec. Reads only; runs nothing.
+
+${flagHelp(EXPLAIN_FLAGS)}`
 
 const show = (value: string | undefined) => (value === undefined ? "(unset)" : JSON.stringify(value))
 
@@ -26,32 +36,25 @@ export const explain = (args: ReadonlyArray<string>): number => {
   const fs = process.getBuiltinModule("node:fs")
   const path = process.getBuiltinModule("node:path")
   const out = (line: string) => fs.writeSync(1, `${line}\n`)
-  const flags: Record<string, string> = {}
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!
-    if (arg === "--help") {
-      out(EXPLAIN_USAGE)
-      return 0
-    }
-    const [flag, inline] = arg.includes("=")
-      ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)]
-      : [arg, undefined]
-    if (!["--bundle", "--config-dir", "--cli"].includes(flag!)) {
-      fs.writeSync(2, `ascend-docker-hook explain: unknown argument ${JSON.stringify(arg)}\n`)
-      return 1
-    }
-    const value = inline ?? args[++i]
-    if (value === undefined || value === "") {
-      fs.writeSync(2, `ascend-docker-hook explain: ${flag} needs a value\n`)
-      return 1
-    }
-    flags[flag!] = value
+  if (args.includes("--help")) {
+    out(EXPLAIN_USAGE)
+    return 0
   }
-  if (flags["--bundle"] === undefined) {
+  const parsed = parseFlags(args, EXPLAIN_FLAGS)
+  if (typeof parsed === "string") {
+    fs.writeSync(2, `ascend-docker-hook explain: ${parsed}\n`)
+    return 1
+  }
+  const flags: Record<string, string | undefined> = {
+    "--bundle": parsed.one("--bundle"),
+    "--config-dir": parsed.one("--config-dir"),
+    "--cli": parsed.one("--cli")
+  }
+  if (flags["--bundle"] === undefined || flags["--bundle"] === "") {
     fs.writeSync(2, "ascend-docker-hook explain: --bundle DIR is required\n")
     return 1
   }
-  const bundle = path.resolve(flags["--bundle"])
+  const bundle = path.resolve(flags["--bundle"]!)
   const settings = {
     configDir: path.resolve(flags["--config-dir"] ?? DEFAULT_CONFIG_DIR),
     cliPath: path.resolve(flags["--cli"] ?? path.join(selfDir(), CLI_NAME)),
