@@ -163,3 +163,31 @@ describe.runIf(canRun)("Podman runs the hook from the hooks.d file that install 
     assert.isFalse(fs.existsSync(record), "no NPU asked for: the CLI never ran")
   })
 })
+
+describe.runIf(canRun)("install --runtime podman with a 2023 CLI sets up CDI", () => {
+  it("the spec install generated lets Podman start --device ascend.com/npu=1, no hook involved", () => {
+    // Today's CLI next to the hook, the driver where the default base.list looks: install's own paths.
+    const inView = (argv: ReadonlyArray<string>) => {
+      const r = host!.run(argv, { encoding: "utf8" })
+      assert.strictEqual(r.status, 0, `${argv.join(" ")}: ${r.stderr}`)
+      return String(r.stdout)
+    }
+    inView(["install", "-D", "-m", "0755", recordingCli("2023"), "/usr/local/bin/ascend-docker-cli"])
+    inView([
+      "sh",
+      "-c",
+      "mkdir -p /usr/local/Ascend/driver/lib64 && echo Version=25.0 > /usr/local/Ascend/driver/version.info"
+    ])
+    const out = inView([BINARY, "install", "--runtime", "podman", "--dev-root", `${dir}/dev`])
+    assert.match(out, /wrote \/etc\/cdi\/ascend.com-npu.json: cdiVersion 0.5.0, ascend.com\/npu=0,1,all/)
+    assert.notMatch(out, /hooks.d/, "no hooks.d hook with a 2023 CLI")
+    const r = podman(
+      "ascend.com/npu=1",
+      "/bin/busybox ls /dev/davinci1 && /bin/busybox cat /usr/local/Ascend/driver/version.info && " +
+        "{ /bin/busybox test -e /dev/davinci0 && echo HAS-0 || echo NO-0; }"
+    )
+    assert.strictEqual(r.status, 0, r.stderr)
+    assert.include(r.stdout, "Version=25.0")
+    assert.include(r.stdout, "NO-0")
+  })
+})

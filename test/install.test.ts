@@ -517,11 +517,15 @@ imports = [
     assert.isFalse(exists(root, "/etc/ascend-docker-runtime.d/runtime.conf"))
   })
 
-  it("with a 2023 CLI: CRI-O gets the wrapper handler and no hooks.d file; Podman is sent to CDI", () => {
+  it("with a 2023 CLI: CRI-O gets the wrapper handler and no hooks.d file; Podman gets CDI", () => {
     const root = host()
     const out = run(root, "install", "--runtime", "crio", "--cli-protocol", "2023")
     assert.match(out, /create +\/etc\/crio\/crio.conf.d\/99-ascend.conf/)
     assert.isFalse(exists(root, "/usr/share/containers/oci/hooks.d/ascend-docker-hook.json"))
-    assert.match(fails(root, "install", "--runtime", "podman", "--cli-protocol", "2023"), /Use CDI instead/)
+    assert.match(
+      fails(root, "install", "--runtime", "podman", "--cli-protocol", "2023"),
+      /podman: the CLI speaks the 2023 protocol, so Podman's route is CDI.*run ascend-docker-hook cdi generate there/,
+      "with --root: the spec would describe the wrong host"
+    )
   })
 })

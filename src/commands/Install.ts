@@ -53,6 +53,12 @@ const FLAGS: ReadonlyArray<Flag> = [
     oneOf: ["accept", "ignore", "refuse"],
     help: "what an ASCEND_VISIBLE_DEVICES from a container without CAP_SYS_ADMIN gets (runtime.conf, hooks.d args)"
   },
+  {
+    name: "--dev-root",
+    value: "DIR",
+    absolute: true,
+    help: "where the device nodes are, for the CDI spec Podman gets with a 2023 CLI (default /dev)"
+  },
   { name: "--force", help: "replace files and entries at our paths that are not ours (a backup of each is kept)" },
   { name: "--dry-run", help: "print every change, write nothing" },
   { name: "--help", help: "this text" }
@@ -68,7 +74,8 @@ install places ascend-docker-hook (and ascend-docker-runtime, a link to it) in P
               k3s / RKE2: their config.toml.tmpl (config-v3.toml.tmpl) gets the runtime after {{ template "base" . }}
   crio        /etc/crio/crio.conf.d/99-ascend.conf (runtime handler ascend, the wrapper), and with a 2021 CLI
               /usr/share/containers/oci/hooks.d/ascend-docker-hook.json
-  podman      /etc/containers/oci/hooks.d/ascend-docker-hook.json (2021 CLI; with a 2023 CLI use CDI)
+  podman      /etc/containers/oci/hooks.d/ascend-docker-hook.json (2021 CLI); with a 2023 CLI the CDI spec
+              /etc/cdi/ascend.com-npu.json instead, as cdi generate makes it (not with --root)
 With --mode, --cli-protocol or --unprivileged-env it also writes /etc/ascend-docker-runtime.d/runtime.conf,
 the wrapper's settings (the daemon's env still wins), and gives the hooks.d hook the same policy.
 Each file it changes keeps its mode, owner and group, and is first backed up as FILE.ascend-backup-<time>
@@ -372,12 +379,24 @@ export const plan = (fs: FileSystem.FileSystem, o: Options): Effect.Effect<Reado
       } else if (runtime === "crio") {
         yield* crio()
       } else {
-        if (install && protocol === "2023")
-          return yield* fail(
-            "podman: the CLI speaks the 2023 protocol, which leaves the device nodes to the runtime wrapper; a hooks.d " +
-              "hook cannot add them. Use CDI instead: ascend-docker-hook cdi generate, then podman run --device " +
-              "ascend.com/npu=0 (--cli-protocol 2021 if this CLI is in fact the 2021 one)"
+        // A 2023 CLI leaves the device nodes to the runtime wrapper, which Podman does not run: its route
+        // is CDI. The spec describes this host's devices, so it is made after the files (runInstaller),
+        // and only where the devices are.
+        if (install && protocol === "2023") {
+          if (o.root !== "/")
+            return yield* fail(
+              "podman: the CLI speaks the 2023 protocol, so Podman's route is CDI, and the spec describes the " +
+                "devices of the host it is made on: run ascend-docker-hook cdi generate there (not with --root)"
+            )
+          yield* ours(
+            Crio.PODMAN_HOOKS_D,
+            undefined,
+            Crio.isOurHooksd,
+            "podman: no hooks.d hook with a 2023 CLI",
+            ROOT_OWNED
           )
+          continue
+        }
         yield* ours(
           Crio.PODMAN_HOOKS_D,
           install ? Crio.hooksdJson(hookPath, gateArgs) : undefined,
@@ -517,6 +536,18 @@ export const plan = (fs: FileSystem.FileSystem, o: Options): Effect.Effect<Reado
     }
   })
 
+/** The protocol install works with: --cli-protocol, else read from the CLI in PREFIX/bin under the root. */
+const cliProtocolFor = (o: Options): CliProtocol => {
+  if (o.cliProtocol !== undefined) return o.cliProtocol
+  const fs = process.getBuiltinModule("node:fs")
+  const cli = `${o.root === "/" ? "" : o.root.replace(/\/+$/, "")}${o.prefix.replace(/\/+$/, "")}/bin/ascend-docker-cli`
+  try {
+    return cliProtocolOf(new Uint8Array(fs.readFileSync(cli)))
+  } catch {
+    return "2021"
+  }
+}
+
 /** A pure step that may throw its one line: as an Effect. */
 const attempt = <A>(f: () => A): Effect.Effect<A, InstallError> =>
   Effect.try({ try: f, catch: (e) => new InstallError(e instanceof Error ? e.message.split("\n")[0]! : String(e)) })
@@ -597,6 +628,18 @@ export const runInstaller = (mode: "install" | "uninstall", args: ReadonlyArray<
   out(
     `${mode}: ${changed === 0 ? "nothing to change" : `${changed} change${changed === 1 ? "" : "s"}${dryRun ? " (dry run, nothing written)" : ""}`}`
   )
+  if (mode === "install" && options.runtimes.includes("podman") && cliProtocolFor(options) === "2023") {
+    if (dryRun) out("podman: would generate the CDI spec (ascend-docker-hook cdi generate) after the files")
+    else {
+      // Podman's route with a 2023 CLI: the CDI spec, made from the mount lists just installed.
+      const { runCdi } = require("./Cdi.ts") as typeof import("./Cdi.ts")
+      if (runCdi(["generate", "--dev-root", flags.one("--dev-root") ?? "/dev"]) !== 0)
+        out(
+          "podman: no CDI spec yet (see above); run ascend-docker-hook cdi generate once the NPUs and driver are in place"
+        )
+      else out("podman: podman run --device ascend.com/npu=0 ... (rerun cdi generate after a driver update)")
+    }
+  }
   if (mode === "install" && !dryRun && changed > 0) {
     for (const r of options.runtimes)
       if (r === "docker" || r === "containerd" || r === "crio")
