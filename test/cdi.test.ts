@@ -3,7 +3,9 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Ajv } from "ajv"
-import { buildCdiSpec, minimumCdiVersion } from "../src/commands/Cdi.ts"
+import { buildCdiSpec, listCdiDevices, minimumCdiVersion, runCdi } from "../src/commands/Cdi.ts"
+import { hostFiles } from "../src/commands/HostFiles.ts"
+import * as MemoryFileSystem from "../src/platform/MemoryFileSystem.ts"
 import { BINARY, cleanup, ROOT, scratch } from "./support/fixtures.ts"
 
 // `cdi generate` and `cdi list`, run as the built binary on temp host trees with stand-in character
@@ -209,3 +211,30 @@ describe("cdi list", () => {
     assert.match(warnings[2]!, /nokind.json: no valid kind/)
   })
 })
+
+describe("cdi generate on a MemoryFileSystem tree", () => {
+  it("reads the dev root and mount lists and writes the spec through FileSystem", () => {
+    const fsm = MemoryFileSystem.make({
+      "/dev/davinci0": MemoryFileSystem.charDevice(240, 0),
+      "/dev/davinci3": MemoryFileSystem.charDevice(240, 3),
+      "/dev/davinci_manager": MemoryFileSystem.charDevice(241, 0),
+      "/etc/ascend-docker-runtime.d/base.list": MemoryFileSystem.file("/usr/local/Ascend/driver/lib64\n"),
+      "/usr/local/Ascend/driver/lib64/libascend.so": MemoryFileSystem.file("")
+    })
+    const host = hostFiles(fsm)
+    assert.strictEqual(runCdi(["generate", "--output", "/etc/cdi/ascend.com-npu.json"], host), 0)
+    const spec = JSON.parse(host.readText("/etc/cdi/ascend.com-npu.json"))
+    assert.strictEqual(host.stat("/etc/cdi/ascend.com-npu.json").mode & 0o777, 0o644)
+    assert.deepStrictEqual(
+      spec.devices.map((d: { name: string }) => d.name),
+      ["0", "3", "all"]
+    )
+    assert.deepStrictEqual(
+      spec.containerEdits.mounts.map((m: { hostPath: string }) => m.hostPath),
+      ["/usr/local/Ascend/driver/lib64"]
+    )
+    assert.deepStrictEqual(runCdiList(host), ["ascend.com/npu=0", "ascend.com/npu=3", "ascend.com/npu=all"])
+  })
+})
+
+const runCdiList = (host: ReturnType<typeof hostFiles>) => listCdiDevices(["/etc/cdi"], host).names

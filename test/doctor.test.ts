@@ -2,6 +2,9 @@ import { execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
+import { diagnose } from "../src/commands/Doctor.ts"
+import { hostFiles } from "../src/commands/HostFiles.ts"
+import * as MemoryFileSystem from "../src/platform/MemoryFileSystem.ts"
 import { BINARY, cleanup, recordingCli, scratch } from "./support/fixtures.ts"
 
 // `doctor` on temp host trees (--root), one check at a time: a healthy host, then each thing broken.
@@ -346,7 +349,7 @@ describe("doctor", () => {
     assert.strictEqual(install.status, 1)
     assert.match(
       install.stderr,
-      /podman: the CLI speaks the 2023 protocol, .*Use CDI instead: ascend-docker-hook cdi generate/
+      /podman: the CLI speaks the 2023 protocol, so Podman's route is CDI.*run ascend-docker-hook cdi generate there/
     )
     assert.isFalse(
       fs.existsSync(path.join(root, "etc/containers/oci/hooks.d/ascend-docker-hook.json")),
@@ -366,5 +369,41 @@ describe("doctor", () => {
     assert.strictEqual(mismatch.status, "fail")
     assert.match(mismatch.message, /speaks the 2021 protocol, the CLI the 2023: every NPU container will fail/)
     assert.strictEqual(r.status, 1)
+  })
+})
+
+describe("doctor on a MemoryFileSystem tree", () => {
+  it("reads the host only through FileSystem: a tree in memory, with modes and owners, is diagnosed", () => {
+    const tree = {
+      "/etc/ascend-docker-runtime.d/base.list": MemoryFileSystem.file("/usr/local/Ascend/driver/lib64\n"),
+      "/usr/local/Ascend/driver/lib64/libascend.so": MemoryFileSystem.file(""),
+      "/usr/local/Ascend/driver/lib64/lib x.so": MemoryFileSystem.file(""),
+      "/usr/local/bin/ascend-docker-cli": MemoryFileSystem.file("\x7fELF allow-link", { mode: 0o755 }),
+      "/dev/davinci0": MemoryFileSystem.charDevice(240, 0),
+      "/etc/ascend-docker-runtime.d/runtime.conf": MemoryFileSystem.file(
+        "ASCEND_DOCKER_RUNTIME_UNPRIVILEGED_ENV=refuse\n",
+        {
+          mode: 0o666
+        }
+      )
+    }
+    const checks = diagnose(
+      {
+        root: "/",
+        configDir: "/etc/ascend-docker-runtime.d",
+        cliPath: "/usr/local/bin/ascend-docker-cli",
+        devRoot: "/dev"
+      },
+      hostFiles(MemoryFileSystem.make(tree))
+    )
+    const by = (id: string) => checks.find((c) => c.id === id)
+    assert.strictEqual(
+      by("cli-protocol")?.message,
+      "the CLI speaks the 2023 protocol (no --devices): device nodes must come from the wrapper or CDI"
+    )
+    assert.strictEqual(by("path:base.list:1")?.status, "fail")
+    assert.match(by("path:base.list:1")!.message, /inside it, .*lib x.so has characters the CLI refuses/)
+    assert.strictEqual(by("runtime-conf")?.status, "fail", "a runtime.conf others may write")
+    assert.match(by("runtime-conf")!.message, /writable by group or others \(mode 0666\)/)
   })
 })

@@ -1,16 +1,19 @@
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as FileSystem from "effect/FileSystem"
 import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import { parse as parseYaml } from "yaml"
-import { DEFAULT_CONFIG_DIR } from "../HookConfig.ts"
+import { DEFAULT_CONFIG_DIR, HookConfig } from "../HookConfig.ts"
 import * as NodePlatform from "../platform/NodePlatform.ts"
+import * as SyncFileSystem from "../platform/SyncFileSystem.ts"
 import { parseMountListNames } from "../schemas/MountListNames.ts"
 import { DeviceNodes, type DeviceNode as HostNode } from "../services/DeviceNodes.ts"
 import { FileTrust } from "../services/FileTrust.ts"
 import { MountResolver, type ResolvedMounts } from "../services/MountResolver.ts"
 import { DRIVER_LIB_DIRS, npuEdits } from "../wrapper/ContainerEdits.ts"
 import { type Flag, flagHelp, parseFlags } from "./Flags.ts"
+import { type HostFiles, hostFiles } from "./HostFiles.ts"
 
 const GENERATE_FLAGS: ReadonlyArray<Flag> = [
   { name: "--dev-root", value: "DIR", help: "where the device nodes are (default /dev)" },
@@ -123,7 +126,7 @@ export const buildCdiSpec = (input: {
 
 const KIND = /^[A-Za-z0-9][A-Za-z0-9.-]*\/[A-Za-z0-9][A-Za-z0-9_.-]*$/
 
-const generate = (args: ReadonlyArray<string>): number => {
+const generate = (args: ReadonlyArray<string>, host: HostFiles): number => {
   const fs = process.getBuiltinModule("node:fs")
   const path = process.getBuiltinModule("node:path")
   const err = (m: string) => {
@@ -147,12 +150,17 @@ const generate = (args: ReadonlyArray<string>): number => {
     const npus = yield* nodes.npus(ids)
     const shared = yield* nodes.shared
     const mounts = yield* (yield* MountResolver).resolve(names.success)
-    const libDirs = DRIVER_LIB_DIRS.filter((d) => fs.existsSync(d))
+    const libDirs = DRIVER_LIB_DIRS.filter((d) => host.exists(d))
     return buildCdiSpec({ kind, npus, shared, mounts, libDirs })
   })
   const layer = Layer.mergeAll(MountResolver.layer, DeviceNodes.layer(devRoot)).pipe(
     Layer.provide(FileTrust.layer),
-    Layer.provide(NodePlatform.layer(NodePlatform.listSettings(path.resolve(one("--config-dir", DEFAULT_CONFIG_DIR)))))
+    Layer.provide(
+      Layer.mergeAll(
+        Layer.succeed(FileSystem.FileSystem, host.fs),
+        HookConfig.layer(NodePlatform.listSettings(path.resolve(one("--config-dir", DEFAULT_CONFIG_DIR))))
+      )
+    )
   )
   const exit = Effect.runSyncExit(program.pipe(Effect.provide(layer)))
   if (Exit.isFailure(exit)) return err(NodePlatform.failureMessage(exit.cause))
@@ -164,11 +172,7 @@ const generate = (args: ReadonlyArray<string>): number => {
     return 0
   }
   try {
-    fs.mkdirSync(path.dirname(output), { recursive: true, mode: 0o755 })
-    const tmp = `${output}.ascend-tmp`
-    fs.writeFileSync(tmp, text, { mode: 0o644 })
-    fs.chmodSync(tmp, 0o644)
-    fs.renameSync(tmp, output)
+    host.writeAtomic(output, text, 0o644)
   } catch (e) {
     return err(`cannot write ${output}: ${(e as Error).message}`)
   }
@@ -182,25 +186,24 @@ const generate = (args: ReadonlyArray<string>): number => {
 }
 
 /** The fully qualified names the specs in `dirs` offer, a later dir winning; plus a warning per bad spec. */
-export const listCdiDevices = (dirs: ReadonlyArray<string>): { names: Array<string>; warnings: Array<string> } => {
-  const fs = process.getBuiltinModule("node:fs")
+export const listCdiDevices = (
+  dirs: ReadonlyArray<string>,
+  host: HostFiles = hostFiles(SyncFileSystem.make(process.getBuiltinModule("node:fs")))
+): { names: Array<string>; warnings: Array<string> } => {
   const path = process.getBuiltinModule("node:path")
   const offered = new Map<string, string>()
   const warnings: Array<string> = []
   for (const dir of dirs) {
     let files: Array<string>
     try {
-      files = fs
-        .readdirSync(dir)
-        .filter((f) => /\.(json|ya?ml)$/.test(f))
-        .sort()
+      files = [...host.readDirectory(dir)].filter((f) => /\.(json|ya?ml)$/.test(f)).sort()
     } catch {
       continue
     }
     for (const file of files) {
       const full = path.join(dir, file)
       try {
-        const text = fs.readFileSync(full, "utf8")
+        const text = host.readText(full)
         let spec: { kind?: unknown; devices?: unknown }
         try {
           spec = file.endsWith(".json") ? JSON.parse(text) : parseYaml(text, { maxAliasCount: 100 })
@@ -223,14 +226,17 @@ export const listCdiDevices = (dirs: ReadonlyArray<string>): { names: Array<stri
 }
 
 /** `cdi generate` / `cdi list`. */
-export const runCdi = (args: ReadonlyArray<string>): number => {
+export const runCdi = (
+  args: ReadonlyArray<string>,
+  host: HostFiles = hostFiles(SyncFileSystem.make(process.getBuiltinModule("node:fs")))
+): number => {
   const fs = process.getBuiltinModule("node:fs")
   const [sub, ...rest] = args
   if (rest.includes("--help")) {
     fs.writeSync(1, `${CDI_USAGE}\n`)
     return 0
   }
-  if (sub === "generate") return generate(rest)
+  if (sub === "generate") return generate(rest, host)
   if (sub === "list") {
     const flags = parseFlags(rest, LIST_FLAGS)
     if (typeof flags === "string") {
@@ -238,7 +244,7 @@ export const runCdi = (args: ReadonlyArray<string>): number => {
       return 1
     }
     const dirs = flags.all("--cdi-dir")
-    const { names, warnings } = listCdiDevices(dirs.length > 0 ? dirs : ["/etc/cdi", "/var/run/cdi"])
+    const { names, warnings } = listCdiDevices(dirs.length > 0 ? dirs : ["/etc/cdi", "/var/run/cdi"], host)
     for (const w of warnings) fs.writeSync(2, `${w}\n`)
     for (const n of names) fs.writeSync(1, `${n}\n`)
     return 0

@@ -1,9 +1,10 @@
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as FileSystem from "effect/FileSystem"
 import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import { parse as parseToml } from "smol-toml"
-import { CLI_NAME, DEFAULT_CONFIG_DIR } from "../HookConfig.ts"
+import { CLI_NAME, DEFAULT_CONFIG_DIR, HookConfig } from "../HookConfig.ts"
 import * as NodePlatform from "../platform/NodePlatform.ts"
 import { selfDir } from "../platform/Self.ts"
 import * as SyncFileSystem from "../platform/SyncFileSystem.ts"
@@ -14,6 +15,7 @@ import { contentsProblem, safetyCache, sourceProblem } from "../services/MountSa
 import { parseRuntimeConf, RUNTIME_CONF, type RuntimeConfKey } from "../wrapper/RuntimeConf.ts"
 import { listCdiDevices } from "./Cdi.ts"
 import { type Flag, flagHelp, parseFlags } from "./Flags.ts"
+import { type HostFiles, type HostStat, hostFiles } from "./HostFiles.ts"
 import { CONTAINERD_DROP_IN } from "./install/Containerd.ts"
 
 const DOCTOR_FLAGS: ReadonlyArray<Flag> = [
@@ -61,22 +63,31 @@ const trustFix = (e: TrustError): string => {
 }
 
 /** Runs every check against a host tree rooted at `root`. */
-export const diagnose = (o: { root: string; configDir: string; cliPath: string; devRoot: string }): Array<Check> => {
-  const fs = process.getBuiltinModule("node:fs")
+export const diagnose = (
+  o: { root: string; configDir: string; cliPath: string; devRoot: string },
+  host: HostFiles = hostFiles(SyncFileSystem.make(process.getBuiltinModule("node:fs")))
+): Array<Check> => {
   const path = process.getBuiltinModule("node:path")
   const at = (p: string) => path.join(o.root, p)
   const checks: Array<Check> = []
   const add = (c: Check) => checks.push(c)
   const configDir = at(o.configDir)
   let wrapperSettings: Partial<Record<RuntimeConfKey, string>> = {}
-  const sync = SyncFileSystem.make(fs)
+  const sync = host.fs
   const cache = safetyCache()
   // The protocol decides how strictly sources are judged (read again below for its own check).
   let listProtocol: "2021" | "2023" = "2021"
   try {
-    listProtocol = cliProtocolOf(new Uint8Array(fs.readFileSync(at(o.cliPath))))
+    listProtocol = cliProtocolOf(host.readBytes(at(o.cliPath)))
   } catch {}
-  const trustLayer = FileTrust.layer.pipe(Layer.provide(NodePlatform.layer(NodePlatform.listSettings(configDir))))
+  const trustLayer = FileTrust.layer.pipe(
+    Layer.provide(
+      Layer.mergeAll(
+        Layer.succeed(FileSystem.FileSystem, host.fs),
+        HookConfig.layer(NodePlatform.listSettings(configDir))
+      )
+    )
+  )
   const trust = <A>(f: (t: FileTrust["Service"]) => Effect.Effect<A, TrustError>) => {
     return Effect.runSyncExit(
       Effect.gen(function* () {
@@ -101,10 +112,7 @@ export const diagnose = (o: { root: string; configDir: string; cliPath: string; 
       trust((t) => t.directory(configDir, "config dir"))
     )
   ) {
-    const lists = fs
-      .readdirSync(configDir)
-      .filter((f) => f.endsWith(".list"))
-      .sort()
+    const lists = [...host.readDirectory(configDir)].filter((f) => f.endsWith(".list")).sort()
     if (!lists.includes("base.list")) {
       add({
         id: "base-list",
@@ -115,7 +123,7 @@ export const diagnose = (o: { root: string; configDir: string; cliPath: string; 
     }
     // The wrapper's settings file: what install set, or what an admin wrote; refused at create when untrusted.
     const conf = path.join(configDir, RUNTIME_CONF)
-    if (fs.existsSync(conf)) {
+    if (host.exists(conf)) {
       if (
         trusted(
           "runtime-conf",
@@ -123,7 +131,7 @@ export const diagnose = (o: { root: string; configDir: string; cliPath: string; 
           trust((t) => t.file(conf, "wrapper settings"))
         )
       ) {
-        const parsed = parseRuntimeConf(fs.readFileSync(conf, "utf8"))
+        const parsed = parseRuntimeConf(host.readText(conf))
         if (typeof parsed === "string")
           add({
             id: "runtime-conf",
@@ -142,7 +150,7 @@ export const diagnose = (o: { root: string; configDir: string; cliPath: string; 
         trust((t) => t.file(file, "mount list"))
       )
       if (!ok) continue
-      const parsed = parseMountList(fs.readFileSync(file, "utf8"), file)
+      const parsed = parseMountList(host.readText(file), file)
       if (Result.isFailure(parsed)) {
         add({ id: `lines:${list}`, status: "fail", message: parsed.failure.message, fix: "fix that line" })
         continue
@@ -151,9 +159,9 @@ export const diagnose = (o: { root: string; configDir: string; cliPath: string; 
         const id = `path:${list}:${entry.line}`
         const where = `${list}:${entry.line} ${entry.path}`
         const real = at(entry.path)
-        let lst: ReturnType<typeof fs.lstatSync> | undefined
+        let lst: HostStat | undefined
         try {
-          lst = fs.lstatSync(real)
+          lst = host.lstat(real)
         } catch {}
         if (lst === undefined) {
           add({
@@ -175,7 +183,7 @@ export const diagnose = (o: { root: string; configDir: string; cliPath: string; 
             id,
             status: "warn",
             message: `${where}: is a symbolic link; today's CLI refuses it unless the container sets ASCEND_ALLOW_LINK=True`,
-            fix: `list the target, ${fs.realpathSync(real)}`
+            fix: `list the target, ${host.realPath(real)}`
           })
           continue
         }
@@ -193,7 +201,7 @@ export const diagnose = (o: { root: string; configDir: string; cliPath: string; 
           })
           continue
         }
-        if (fs.statSync(real).isDirectory()) {
+        if (host.stat(real).isDirectory()) {
           const inside = Effect.runSync(contentsProblem(sync, real, rules.allowLinks))
           if (inside.problem !== undefined) {
             add({
@@ -224,7 +232,7 @@ export const diagnose = (o: { root: string; configDir: string; cliPath: string; 
   // Which protocol the CLI speaks, and which the registrations below use (they must agree).
   let cliProtocol: "2021" | "2023" | undefined
   try {
-    cliProtocol = cliProtocolOf(new Uint8Array(fs.readFileSync(at(o.cliPath))))
+    cliProtocol = cliProtocolOf(host.readBytes(at(o.cliPath)))
     add({
       id: "cli-protocol",
       status: "ok",
@@ -239,14 +247,14 @@ export const diagnose = (o: { root: string; configDir: string; cliPath: string; 
   const devRoot = at(o.devRoot)
   const isChar = (name: string) => {
     try {
-      return fs.statSync(path.join(devRoot, name)).isCharacterDevice()
+      return host.stat(path.join(devRoot, name)).isCharacterDevice()
     } catch {
       return false
     }
   }
   let npus: Array<string> = []
   try {
-    npus = fs.readdirSync(devRoot).filter((n) => /^davinci[0-9]+$/.test(n) && isChar(n))
+    npus = host.readDirectory(devRoot).filter((n) => /^davinci[0-9]+$/.test(n) && isChar(n))
   } catch {}
   add(
     npus.length > 0
@@ -279,12 +287,12 @@ export const diagnose = (o: { root: string; configDir: string; cliPath: string; 
   // Runtimes: set up to use the hook (wrapper or hooks.d) or CDI? Their files are read, never changed.
   const read = (p: string) => {
     try {
-      return fs.readFileSync(at(p), "utf8")
+      return host.readText(at(p))
     } catch {
       return undefined
     }
   }
-  const cdi = listCdiDevices([at("/etc/cdi"), at("/var/run/cdi")]).names.filter(
+  const cdi = listCdiDevices([at("/etc/cdi"), at("/var/run/cdi")], host).names.filter(
     (n) => n.startsWith("ascend.com/npu=") || n.startsWith("huawei.com/npu=")
   )
   add(
@@ -316,7 +324,7 @@ export const diagnose = (o: { root: string; configDir: string; cliPath: string; 
     }
     if (typeof runtime === "string") {
       add(
-        fs.existsSync(at(runtime))
+        host.exists(at(runtime))
           ? { id: "docker", status: "ok", message: `docker: runtime ascend -> ${runtime}` }
           : {
               id: "docker",
@@ -356,7 +364,7 @@ export const diagnose = (o: { root: string; configDir: string; cliPath: string; 
               .join(".*")}$`
           )
           try {
-            for (const n of fs.readdirSync(at(dir)).sort()) if (pattern.test(n)) files.push(`${dir}/${n}`)
+            for (const n of [...host.readDirectory(at(dir))].sort()) if (pattern.test(n)) files.push(`${dir}/${n}`)
           } catch {}
         }
       }
@@ -441,7 +449,7 @@ export const diagnose = (o: { root: string; configDir: string; cliPath: string; 
     } else if (cliProtocol !== undefined)
       add({ id: `${id}-protocol`, status: "ok", message: `${id}: hook and CLI both speak ${registered}` })
     add(
-      hook !== undefined && fs.existsSync(at(hook))
+      hook !== undefined && host.exists(at(hook))
         ? { id, status: "ok", message: `${id}: hooks.d entry runs ${hook}` }
         : {
             id,
