@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import { type ChildProcess, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
@@ -97,10 +97,8 @@ for a in "$@"; do case "$prev" in --bundle|-b) cp "$a/config.json" ${dir}/config
     const out = inHost([BINARY, "install", "--runtime", "containerd"])
     assert.match(out, /create +\/etc\/containerd\/conf.d\/99-ascend.toml/)
 
-    containerd = spawn(
-      host.enter[0]!,
+    containerd = host.daemon(
       [
-        ...host.enter.slice(1),
         "containerd",
         "--config",
         "/etc/containerd/config.toml",
@@ -111,13 +109,7 @@ for a in "$@"; do case "$prev" in --bundle|-b) cp "$a/config.json" ${dir}/config
         "--state",
         path.join(dir, "state")
       ],
-      {
-        stdio: [
-          "ignore",
-          fs.openSync(path.join(dir, "containerd.log"), "w"),
-          fs.openSync(path.join(dir, "containerd.log"), "a")
-        ]
-      }
+      path.join(dir, "containerd.log")
     )
     for (let i = 0; i < 200 && !fs.existsSync(sock()); i++) await new Promise((r) => setTimeout(r, 100))
     assert.isTrue(

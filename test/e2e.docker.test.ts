@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process"
+import { type ChildProcess, execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
@@ -56,11 +56,8 @@ describe.runIf(missing.length === 0)("Docker end to end: dockerd set up by insta
 
   /** Starts dockerd in the private host with what /etc/docker/daemon.json says now (and `env`). */
   const start = async (env: Record<string, string> = {}) => {
-    const log = fs.openSync(path.join(dir, "dockerd.log"), "a")
-    dockerd = spawn(
-      host.enter[0]!,
+    dockerd = host.daemon(
       [
-        ...host.enter.slice(1),
         "/usr/sbin/dockerd",
         "--config-file",
         "/etc/docker/daemon.json",
@@ -77,10 +74,8 @@ describe.runIf(missing.length === 0)("Docker end to end: dockerd set up by insta
         "--bridge=none",
         "--storage-driver=vfs"
       ],
-      {
-        stdio: ["ignore", log, log],
-        env: { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", ...env }
-      }
+      path.join(dir, "dockerd.log"),
+      { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", ...env }
     )
     for (let i = 0; i < 300; i++) {
       if (fs.existsSync(sock()) && docker("version").status === 0) return

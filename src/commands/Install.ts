@@ -357,6 +357,15 @@ export const plan = (fs: FileSystem.FileSystem, o: Options): Effect.Effect<Reado
         push(fileChange(at(p), now, undefined, why, fresh))
       })
 
+    /** The hooks.d file of an engine: the hook for every container, prestart, with the policy's args. */
+    const hooksd = (p: string, engine: string) =>
+      ours(
+        p,
+        install ? Crio.hooksdJson(hookPath, gateArgs) : undefined,
+        Crio.isOurHooksd,
+        `${engine}: OCI hook for every container, prestart`,
+        ROOT_OWNED
+      )
     const variants = <A>(f: (makeDefault: boolean) => A) => (install ? [f(o.makeDefault)] : [f(false), f(true)])
 
     for (const runtime of o.runtimes) {
@@ -397,13 +406,7 @@ export const plan = (fs: FileSystem.FileSystem, o: Options): Effect.Effect<Reado
           )
           continue
         }
-        yield* ours(
-          Crio.PODMAN_HOOKS_D,
-          install ? Crio.hooksdJson(hookPath, gateArgs) : undefined,
-          Crio.isOurHooksd,
-          "podman: OCI hook for every container, prestart",
-          ROOT_OWNED
-        )
+        yield* hooksd(Crio.PODMAN_HOOKS_D, "podman")
       }
     }
     return changes
@@ -508,14 +511,7 @@ export const plan = (fs: FileSystem.FileSystem, o: Options): Effect.Effect<Reado
 
     function crio() {
       return Effect.gen(function* () {
-        if (protocol === "2021")
-          yield* ours(
-            Crio.CRIO_HOOKS_D,
-            install ? Crio.hooksdJson(hookPath, gateArgs) : undefined,
-            Crio.isOurHooksd,
-            "crio: OCI hook for every container, prestart",
-            ROOT_OWNED
-          )
+        if (protocol === "2021") yield* hooksd(Crio.CRIO_HOOKS_D, "crio")
         else if (!install) yield* ours(Crio.CRIO_HOOKS_D, undefined, Crio.isOurHooksd, "crio: OCI hook", ROOT_OWNED)
         const main = yield* current(fs, at(Crio.CRIO_CONFIG))
         const configs = [textOf(main) ?? ""]

@@ -1,4 +1,4 @@
-import { type SpawnSyncOptions, spawn, spawnSync } from "node:child_process"
+import { type ChildProcess, type SpawnSyncOptions, spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 
@@ -18,6 +18,8 @@ export interface PrivateHost {
   readonly run: (argv: ReadonlyArray<string>, options?: SpawnSyncOptions) => ReturnType<typeof spawnSync>
   /** The argv prefix that runs a command in the namespace. */
   readonly enter: ReadonlyArray<string>
+  /** Starts a long-running command (a daemon) in the namespace, its output appended to `log`. */
+  readonly daemon: (argv: ReadonlyArray<string>, log: string, env?: Record<string, string>) => ChildProcess
   readonly stop: () => void
 }
 
@@ -58,6 +60,13 @@ export const privateHost = (scratch: string): Promise<PrivateHost> => {
         enter,
         run: (argv, options) =>
           spawnSync(enter[0]!, [...enter.slice(1), ...argv], { encoding: "utf8", timeout: 120_000, ...options }),
+        daemon: (argv, log, env) => {
+          const out = fs.openSync(log, "a")
+          return spawn(enter[0]!, [...enter.slice(1), ...argv], {
+            stdio: ["ignore", out, out],
+            ...(env === undefined ? {} : { env })
+          })
+        },
         stop: () => {
           holder.removeAllListeners("exit")
           try {
