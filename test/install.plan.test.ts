@@ -138,6 +138,33 @@ describe("install as an Effect program on FileSystem", () => {
     })
   )
 
+  it.effect("two installs in the same second keep two backups; uninstall walks back through both", () =>
+    Effect.gen(function* () {
+      const fs = MemoryFileSystem.make(tree())
+      yield* install(fs, { runtimes: ["docker"] })
+      yield* install(fs, { runtimes: ["docker"], makeDefault: true })
+      const s = yield* snapshot(fs)
+      assert.strictEqual(
+        s["/etc/docker/daemon.json.ascend-backup-20261201T102030Z"],
+        `600 0:993 ${DAEMON}`,
+        "the original, not overwritten"
+      )
+      assert.match(
+        s["/etc/docker/daemon.json.ascend-backup-20261201T102030Z.1"]!,
+        /"runtimes"/,
+        "the first install's result"
+      )
+      yield* Effect.flatMap(plan(fs, options({ mode: "uninstall", runtimes: ["docker"] })), (c) => apply(fs, c))
+      const after = yield* snapshot(fs)
+      assert.strictEqual(after["/etc/docker/daemon.json"], `600 0:993 ${DAEMON}`)
+      assert.deepStrictEqual(
+        Object.keys(after).filter((p) => p.includes("ascend-backup")),
+        [],
+        "both backups were restored from, so both go"
+      )
+    })
+  )
+
   it.effect("a file that is not ours at one of our paths stops the whole install; --force keeps a backup", () =>
     Effect.gen(function* () {
       const t = { ...tree(), "/usr/local/bin/ascend-docker-runtime": symlink("/opt/huawei/ascend-docker-runtime") }

@@ -17,6 +17,7 @@ import {
   type Current,
   current,
   fileChange,
+  freshBackupName,
   InstallError,
   ownerLike,
   textOf
@@ -152,11 +153,11 @@ export const plan = (fs: FileSystem.FileSystem, o: Options): Effect.Effect<Reado
         return names[0] === undefined ? undefined : { path: names[0], now: yield* current(fs, names[0]) }
       })
 
-    /** A backup of whatever is at `p` (file or link), for --force. */
-    const backupAny = (p: string, now: Current, why: string): Change | undefined =>
-      now.kind === "link"
-        ? { action: "create", path: `${at(p)}.ascend-backup-${stamp(o.now)}`, why, link: now.target }
-        : backupChange(at(p), now, why, o.now)
+    /** A backup of whatever is at `p` (file or link), under a name nothing has yet. */
+    const backupAny = (p: string, now: Current, why: string) =>
+      Effect.map(freshBackupName(fs, at(p), o.now), (name): Change | undefined =>
+        now.kind === "link" ? { action: "create", path: name, why, link: now.target } : backupChange(name, now, why)
+      )
 
     // --- the binary and the wrapper link -------------------------------------------------------------------
     const placed = (
@@ -174,7 +175,7 @@ export const plan = (fs: FileSystem.FileSystem, o: Options): Effect.Effect<Reado
           if (now.kind === "other") return yield* fail(`${p} is a ${now.type}, not a file; remove it first`)
           if (now.kind !== "missing" && !isOurs(now)) {
             if (!o.force) return yield* fail(`${p} is there and not ours (${describe(now)})${forceHint}`)
-            push(backupAny(p, now, `backup of ${p}, which was not ours`))
+            push(yield* backupAny(p, now, `backup of ${p}, which was not ours`))
           }
           return push(make(now.kind === "missing" ? "create" : "update"))
         }
@@ -277,7 +278,7 @@ export const plan = (fs: FileSystem.FileSystem, o: Options): Effect.Effect<Reado
       if (conf.kind !== "missing" && !confIsOurs && !o.force)
         return yield* fail(`${confPath} is there and not ours${forceHint}`)
       if (conf.kind !== "missing" && !confIsOurs)
-        push(backupAny(confPath, conf, `backup of ${confPath}, which was not ours`))
+        push(yield* backupAny(confPath, conf, `backup of ${confPath}, which was not ours`))
       push(fileChange(at(confPath), conf, renderRuntimeConf(settings), "the wrapper's settings", ROOT_OWNED))
     } else if (install && conf.kind !== "missing")
       push({
@@ -308,7 +309,7 @@ export const plan = (fs: FileSystem.FileSystem, o: Options): Effect.Effect<Reado
         const text = textOf(now)
         if (install) {
           const next = yield* attempt(() => installed[0]!(text))
-          if (next !== text) push(backupChange(at(p), now, `backup of ${p} before ${why}`, o.now))
+          if (next !== text) push(yield* backupAny(p, now, `backup of ${p} before ${why}`))
           return push(fileChange(at(p), now, next, why, fresh))
         }
         if (text === undefined) return
@@ -349,7 +350,7 @@ export const plan = (fs: FileSystem.FileSystem, o: Options): Effect.Effect<Reado
         if (install) {
           if (foreign) {
             if (!o.force || now.kind === "other") return yield* fail(`${p} is there and not ours${forceHint}`)
-            push(backupAny(p, now, `backup of ${p}, which was not ours`))
+            push(yield* backupAny(p, now, `backup of ${p}, which was not ours`))
           }
           return push(fileChange(at(p), now, next, why, fresh))
         }
@@ -556,12 +557,6 @@ const yield_ = <A>(f: () => A): A | undefined => {
     return undefined
   }
 }
-
-const stamp = (d: Date) =>
-  d
-    .toISOString()
-    .replace(/[-:]/g, "")
-    .replace(/\.\d+Z$/, "Z")
 
 const describe = (now: Current): string =>
   now.kind === "link" ? `a link to ${now.target}` : now.kind === "file" ? "a file we did not write" : now.kind

@@ -95,13 +95,26 @@ export const fileChange = (
 export const ownerLike = (like: Current, fallback: number) =>
   like.kind === "file" ? { mode: like.mode & 0o666, uid: like.uid, gid: like.gid } : { mode: fallback, uid: 0, gid: 0 }
 
-/** `<path>.ascend-backup-<UTC time>`: the backups install takes, one per install that changes a file. */
+/**
+ * `<path>.ascend-backup-<UTC time>`: the backups install takes, one per install that changes a file; a
+ * second one within the same second gets `.1`, `.2`, ... (never overwriting the first: it may be the only
+ * copy of the admin's original).
+ */
 export const BACKUP_INFIX = ".ascend-backup-"
-export const backupName = (path: string, now: Date): string =>
+export const backupName = (path: string, now: Date, n = 0): string =>
   `${path}${BACKUP_INFIX}${now
     .toISOString()
     .replace(/[-:]/g, "")
-    .replace(/\.\d+Z$/, "Z")}`
+    .replace(/\.\d+Z$/, "Z")}${n === 0 ? "" : `.${n}`}`
+
+/** A backup name for `path` at `now` that nothing has yet. */
+export const freshBackupName = (fs: FileSystem.FileSystem, path: string, now: Date): Effect.Effect<string> =>
+  Effect.gen(function* () {
+    for (let n = 0; ; n++) {
+      const name = backupName(path, now, n)
+      if (!(yield* fs.exists(name).pipe(Effect.orElseSucceed(() => false)))) return name
+    }
+  })
 
 /** The backups of `path`, newest first (the names sort by time). */
 export const backupsOf = (fs: FileSystem.FileSystem, path: string): Effect.Effect<ReadonlyArray<string>> => {
@@ -119,12 +132,12 @@ export const backupsOf = (fs: FileSystem.FileSystem, path: string): Effect.Effec
   )
 }
 
-/** A backup of the file now at `path`: its bytes, its owner, no group or other access (the owner's bits kept). */
-export const backupChange = (path: string, now: Current, why: string, at: Date): Change | undefined =>
+/** A backup (at `name`) of a file now `now`: its bytes, its owner, no group or other access (the owner's bits kept). */
+export const backupChange = (name: string, now: Current, why: string): Change | undefined =>
   now.kind === "file"
     ? {
         action: "create",
-        path: backupName(path, at),
+        path: name,
         why,
         content: now.bytes,
         mode: now.mode & 0o700,
