@@ -25,10 +25,7 @@ export interface HookSettings {
  */
 export type CliProtocol = "2021" | "2023"
 
-/** The seed's defaults; the CLI path default depends on where the hook lives, so bin.ts computes it. */
-export const DEFAULT_CONFIG_DIR = "/etc/ascend-docker-runtime.d"
-export const STDIN_PATH = "/dev/stdin"
-export const CLI_NAME = "ascend-docker-cli"
+export { CLI_NAME, DEFAULT_CONFIG_DIR, STDIN_PATH } from "./Defaults.ts"
 
 /**
  * The explicit env of every hook entry this project writes (hooks.d files, the wrapper's config.json

@@ -1,5 +1,5 @@
+import { CLI_NAME, DEFAULT_CONFIG_DIR } from "../Defaults.ts"
 import { errorLine } from "../ErrorLine.ts"
-import { CLI_NAME, DEFAULT_CONFIG_DIR } from "../HookConfig.ts"
 import { replaceProcess } from "../platform/execve.ts"
 import { selfDir } from "../platform/Self.ts"
 import { withoutLoaderVariables } from "../schemas/LoaderEnv.ts"
