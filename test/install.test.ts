@@ -364,6 +364,32 @@ imports = [
     assert.strictEqual(read(root, "/etc/containerd/config.toml"), `${text}# edited\n`)
   })
 
+  it("an imports glob that already reads conf.d/*.toml gets no second entry; the earlier drop-ins are in the copy", () => {
+    const root = scratch()
+    roots.push(root)
+    const text =
+      'version = 2\nimports = ["conf.d/*.toml"]\n[plugins."io.containerd.grpc.v1.cri"]\n  sandbox_image = "p:1"\n'
+    fs.mkdirSync(path.join(root, "etc/containerd/conf.d"), { recursive: true })
+    fs.writeFileSync(path.join(root, "etc/containerd/config.toml"), text)
+    fs.writeFileSync(
+      path.join(root, "etc/containerd/conf.d/10-registry.toml"),
+      'version = 2\n[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "/etc/containerd/certs.d"\n'
+    )
+    const out = run(root, "install", "--runtime", "containerd")
+    assert.match(out, /unchanged +\/etc\/containerd\/config.toml/)
+    assert.strictEqual(read(root, "/etc/containerd/config.toml"), text, "not a byte changed")
+    const cri = (parseToml(read(root, DROP_IN)) as Toml).plugins["io.containerd.grpc.v1.cri"]
+    assert.deepStrictEqual(
+      cri.registry,
+      { config_path: "/etc/containerd/certs.d" },
+      "the last earlier import's section"
+    )
+    assert.isDefined(cri.containerd.runtimes.ascend)
+    run(root, "uninstall", "--runtime", "containerd")
+    assert.isFalse(exists(root, DROP_IN))
+    assert.strictEqual(read(root, "/etc/containerd/config.toml"), text)
+  })
+
   it("refuses a v1 config (no version) with what to do, writing nothing", () => {
     const root = scratch()
     roots.push(root)

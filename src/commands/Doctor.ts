@@ -16,7 +16,7 @@ import { parseRuntimeConf, RUNTIME_CONF, type RuntimeConfKey } from "../wrapper/
 import { listCdiDevices } from "./Cdi.ts"
 import { type Flag, flagHelp, parseFlags } from "./Flags.ts"
 import { type HostFiles, type HostStat, hostFiles } from "./HostFiles.ts"
-import { CONTAINERD_DROP_IN } from "./install/Containerd.ts"
+import { CONTAINERD_DROP_IN, importedFiles } from "./install/Containerd.ts"
 
 const DOCTOR_FLAGS: ReadonlyArray<Flag> = [
   { name: "--root", value: "DIR", help: "check the tree rooted at DIR instead of / (default /)" },
@@ -350,24 +350,7 @@ export const diagnose = (
       const imports = (Array.isArray(main.imports) ? main.imports : []).filter(
         (i): i is string => typeof i === "string"
       )
-      const files: Array<string> = []
-      for (const i of imports) {
-        const file = i.startsWith("/") ? i : `/etc/containerd/${i}`
-        const dir = file.slice(0, file.lastIndexOf("/"))
-        const name = file.slice(file.lastIndexOf("/") + 1)
-        if (!name.includes("*")) files.push(file)
-        else {
-          const pattern = new RegExp(
-            `^${name
-              .split("*")
-              .map((x) => x.replace(/[.+?^${}()|[\]\\]/g, "\\$&"))
-              .join(".*")}$`
-          )
-          try {
-            for (const n of [...host.readDirectory(at(dir))].sort()) if (pattern.test(n)) files.push(`${dir}/${n}`)
-          } catch {}
-        }
-      }
+      const files = importedFiles(imports, (dir) => host.namesIn(at(dir)))
       const texts = [containerd, ...files.map((f) => read(f) ?? "")]
       const text = texts.map((t) => JSON.stringify(parseToml(t))).join("\n")
       const has = text.includes('"ascend":{"runtime_type"') || /"BinaryName":"[^"]*ascend-docker-runtime"/.test(text)

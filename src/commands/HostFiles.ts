@@ -28,6 +28,8 @@ export interface HostFiles {
   readonly readText: (path: string) => string
   readonly readBytes: (path: string) => Uint8Array
   readonly readDirectory: (path: string) => ReadonlyArray<string>
+  /** A directory's names, none when it is missing or unreadable. */
+  readonly namesIn: (path: string) => ReadonlyArray<string>
   readonly realPath: (path: string) => string
   /** Writes `text` atomically: a temp file beside it with `mode`, renamed over. Parent dirs made 0755. */
   readonly writeAtomic: (path: string, text: string, mode: number) => void
@@ -55,6 +57,7 @@ export const hostFiles = (fs: FileSystem.FileSystem): HostFiles => {
     readText: (p) => run(fs.readFileString(p)),
     readBytes: (p) => run(fs.readFile(p)),
     readDirectory: (p) => run(fs.readDirectory(p)),
+    namesIn: (p) => run(fs.readDirectory(p).pipe(Effect.orElseSucceed((): ReadonlyArray<string> => []))),
     realPath: (p) => run(fs.realPath(p)),
     writeAtomic: (p, text, mode) =>
       run(

@@ -6,6 +6,7 @@ import * as SyncFileSystem from "../platform/SyncFileSystem.ts"
 import { cliProtocolOf } from "../schemas/CliProtocol.ts"
 import { parseRuntimeConf, RUNTIME_CONF, renderRuntimeConf } from "../wrapper/RuntimeConf.ts"
 import { type Flag, flagHelp, parseFlags } from "./Flags.ts"
+import { hostFiles } from "./HostFiles.ts"
 import { apply } from "./install/Apply.ts"
 import * as Containerd from "./install/Containerd.ts"
 import * as Crio from "./install/Crio.ts"
@@ -449,7 +450,11 @@ export const plan = (fs: FileSystem.FileSystem, o: Options): Effect.Effect<Reado
         const sections: Array<{ file: string; cri: ReturnType<typeof Containerd.criSection> }> = [
           { file: Containerd.CONTAINERD_CONFIG, cri: inEffect }
         ]
-        for (const file of yield* importedFiles(config === undefined ? [] : Containerd.importsOf(config))) {
+        const host = hostFiles(fs)
+        const files = Containerd.importedFiles(config === undefined ? [] : Containerd.importsOf(config), (d) =>
+          host.namesIn(at(d))
+        )
+        for (const file of files) {
           if (file === Containerd.CONTAINERD_DROP_IN) continue
           const text = textOf(yield* current(fs, at(file)))
           if (text === undefined) continue
@@ -481,32 +486,6 @@ export const plan = (fs: FileSystem.FileSystem, o: Options): Effect.Effect<Reado
               : Containerd.removeImport(text, Containerd.CONTAINERD_DROP_IN),
           ROOT_OWNED
         )
-      })
-    }
-
-    /** containerd's imports, as it reads them: relative to the config's directory, `*` in the file name. */
-    function importedFiles(imports: ReadonlyArray<string>) {
-      return Effect.gen(function* () {
-        const out: Array<string> = []
-        for (const i of imports) {
-          const file = i.startsWith("/") ? i : `/etc/containerd/${i}`
-          const slash = file.lastIndexOf("/")
-          const name = file.slice(slash + 1)
-          if (!name.includes("*")) {
-            out.push(file)
-            continue
-          }
-          const dir = file.slice(0, slash)
-          const pattern = new RegExp(
-            `^${name
-              .split("*")
-              .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&"))
-              .join(".*")}$`
-          )
-          const names = yield* fs.readDirectory(at(dir)).pipe(Effect.orElseSucceed(() => [] as Array<string>))
-          for (const n of [...names].sort()) if (pattern.test(n)) out.push(`${dir}/${n}`)
-        }
-        return out
       })
     }
 

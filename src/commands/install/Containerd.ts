@@ -57,6 +57,38 @@ export const criSection = (config: Toml, version: 2 | 3): Toml | undefined => {
 export const importsOf = (config: Toml): ReadonlyArray<string> =>
   Array.isArray(config.imports) ? config.imports.filter((i): i is string => typeof i === "string") : []
 
+/**
+ * The files containerd reads for `imports`, in order: a relative entry is under /etc/containerd, a `*` in
+ * the file name matches as containerd's glob does (names sorted); `list` reads a directory's names.
+ */
+export const importedFiles = (
+  imports: ReadonlyArray<string>,
+  list: (dir: string) => ReadonlyArray<string>
+): ReadonlyArray<string> =>
+  imports.flatMap((i) => {
+    const file = i.startsWith("/") ? i : `/etc/containerd/${i}`
+    const slash = file.lastIndexOf("/")
+    const name = file.slice(slash + 1)
+    if (!name.includes("*")) return [file]
+    const dir = file.slice(0, slash)
+    const pattern = new RegExp(
+      `^${name
+        .split("*")
+        .map((x) => x.replace(/[.+?^${}()|[\]\\]/g, "\\$&"))
+        .join(".*")}$`
+    )
+    return [...list(dir)]
+      .sort()
+      .filter((n) => pattern.test(n))
+      .map((n) => `${dir}/${n}`)
+  })
+
+/** Whether `imports` already has containerd read `file` (an entry naming it, or a glob matching it). */
+export const importsCover = (imports: ReadonlyArray<string>, file: string): boolean =>
+  importedFiles(imports, (dir) =>
+    dir === file.slice(0, file.lastIndexOf("/")) ? [file.slice(file.lastIndexOf("/") + 1)] : []
+  ).includes(file)
+
 /** A `runtimes.ascend` in a CRI section that does not run `runtimePath`: someone else's. */
 export const foreignRuntime = (cri: Toml | undefined, runtimePath: string): string | undefined => {
   const runtimes = cri?.containerd
@@ -215,7 +247,7 @@ const checked = (before: string, after: string, expect: (imports: ReadonlyArray<
 /** config.toml with `entry` in its imports (extending an existing array, else a new line after version). */
 export const addImport = (text: string, entry: string): string => {
   const config = parse(text, CONTAINERD_CONFIG)
-  if (importsOf(config).includes(entry)) return text
+  if (importsCover(importsOf(config), entry)) return text
   if (config.imports !== undefined && !Array.isArray(config.imports))
     throw new Error(`${CONTAINERD_CONFIG}: "imports" is not an array`)
   const quoted = JSON.stringify(entry)
