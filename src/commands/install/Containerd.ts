@@ -325,6 +325,8 @@ export const templateBlock = (version: 2 | 3, runtimePath: string, makeDefault: 
     `  runtime_type = "io.containerd.runc.v2"`,
     `[${at}.runtimes.${RUNTIME_NAME}.options]`,
     `  BinaryName = ${JSON.stringify(runtimePath)}`,
+    // k3s/RKE2 fill this in from the node's cgroup driver, as their base template does for runc.
+    "  SystemdCgroup = {{ .SystemdCgroup }}",
     END,
     ""
   ].join("\n")
