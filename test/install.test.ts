@@ -421,6 +421,11 @@ imports = [
       tmpl,
       '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.ascend.options]\n  BinaryName = "/usr/local/bin/ascend-docker-runtime"'
     )
+    assert.include(
+      tmpl,
+      "  SystemdCgroup = {{ .SystemdCgroup }}\n",
+      "the node's cgroup driver, as k3s's base gives runc"
+    )
     assert.strictEqual(fs.statSync(path.join(root, dir, "config.toml.tmpl")).mode & 0o777, 0o600)
     assert.isFalse(exists(root, "/etc/containerd/config.toml"), "no standalone containerd here: nothing made for one")
     run(root, "uninstall", "--runtime", "containerd")
