@@ -16,7 +16,7 @@ import { parseRuntimeConf, RUNTIME_CONF, type RuntimeConfKey } from "../wrapper/
 import { listCdiDevices } from "./Cdi.ts"
 import { type Flag, flagHelp, parseFlags } from "./Flags.ts"
 import { type HostFiles, type HostStat, hostFiles } from "./HostFiles.ts"
-import { CONTAINERD_DROP_IN, importedFiles } from "./install/Containerd.ts"
+import { CONTAINERD_DROP_IN, canonical, importedFiles } from "./install/Containerd.ts"
 
 const DOCTOR_FLAGS: ReadonlyArray<Flag> = [
   { name: "--root", value: "DIR", help: "check the tree rooted at DIR instead of / (default /)" },
@@ -75,11 +75,13 @@ export const diagnose = (
   let wrapperSettings: Partial<Record<RuntimeConfKey, string>> = {}
   const sync = host.fs
   const cache = safetyCache()
-  // The protocol decides how strictly sources are judged (read again below for its own check).
-  let listProtocol: "2021" | "2023" = "2021"
+  // Which protocol the CLI speaks (undefined: unreadable): it decides how strictly sources are judged,
+  // and has its own check below.
+  let cliProtocol: "2021" | "2023" | undefined
   try {
-    listProtocol = cliProtocolOf(host.readBytes(at(o.cliPath)))
+    cliProtocol = cliProtocolOf(host.readBytes(at(o.cliPath)))
   } catch {}
+  const listProtocol = cliProtocol ?? "2021"
   const trustLayer = FileTrust.layer.pipe(
     Layer.provide(
       Layer.mergeAll(
@@ -230,9 +232,7 @@ export const diagnose = (
   )
 
   // Which protocol the CLI speaks, and which the registrations below use (they must agree).
-  let cliProtocol: "2021" | "2023" | undefined
-  try {
-    cliProtocol = cliProtocolOf(host.readBytes(at(o.cliPath)))
+  if (cliProtocol !== undefined)
     add({
       id: "cli-protocol",
       status: "ok",
@@ -241,7 +241,6 @@ export const diagnose = (
           ? "the CLI speaks the 2023 protocol (no --devices): device nodes must come from the wrapper or CDI"
           : "the CLI speaks the 2021 protocol (--devices): it makes the device nodes itself"
     })
-  } catch {}
 
   // NPU device nodes.
   const devRoot = at(o.devRoot)
@@ -376,8 +375,7 @@ export const diagnose = (
         const { runtimes: mainRuntimes, ...own } = criOf(main)
         const { ascend: _, ...copiedOthers } = (copiedRuntimes ?? {}) as Record<string, unknown>
         const stale =
-          JSON.stringify(sorted({ ...copied, runtimes: copiedOthers })) !==
-          JSON.stringify(sorted({ ...own, runtimes: mainRuntimes ?? {} }))
+          canonical({ ...copied, runtimes: copiedOthers }) !== canonical({ ...own, runtimes: mainRuntimes ?? {} })
         const beforeUs = files
           .slice(0, files.indexOf(CONTAINERD_DROP_IN))
           .some((f) => JSON.stringify(parseToml(read(f) ?? "")).includes("io.containerd.grpc.v1.cri"))
@@ -526,15 +524,3 @@ const criOf = (config: Record<string, unknown>): Record<string, unknown> => {
   const { runtimes, ...inner } = (containerd ?? {}) as Record<string, unknown>
   return { ...rest, containerd: inner, runtimes }
 }
-
-/** A value with its keys sorted, to compare two parsed configs. */
-const sorted = (v: unknown): unknown =>
-  Array.isArray(v)
-    ? v.map(sorted)
-    : typeof v === "object" && v !== null && !(v instanceof Date)
-      ? Object.fromEntries(
-          Object.keys(v)
-            .sort()
-            .map((k) => [k, sorted((v as Record<string, unknown>)[k])])
-        )
-      : v

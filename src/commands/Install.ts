@@ -144,8 +144,7 @@ export const plan = (fs: FileSystem.FileSystem, o: Options): Effect.Effect<Reado
     const install = o.mode === "install"
     const exists = (p: string) => fs.exists(at(p)).pipe(Effect.orElseSucceed(() => false))
 
-    const cli = yield* current(fs, at(hookPath.replace(/ascend-docker-hook$/, "ascend-docker-cli")))
-    const protocol: CliProtocol = o.cliProtocol ?? (cli.kind === "file" ? cliProtocolOf(cli.bytes) : "2021")
+    const protocol = yield* protocolOf(fs, o)
 
     /** The newest backup of `p` as it is, if any. */
     const newestBackup = (p: string) =>
@@ -513,16 +512,16 @@ export const plan = (fs: FileSystem.FileSystem, o: Options): Effect.Effect<Reado
   })
 
 /** The protocol install works with: --cli-protocol, else read from the CLI in PREFIX/bin under the root. */
-const cliProtocolFor = (o: Options): CliProtocol => {
-  if (o.cliProtocol !== undefined) return o.cliProtocol
-  const fs = process.getBuiltinModule("node:fs")
-  const cli = `${o.root === "/" ? "" : o.root.replace(/\/+$/, "")}${o.prefix.replace(/\/+$/, "")}/bin/ascend-docker-cli`
-  try {
-    return cliProtocolOf(new Uint8Array(fs.readFileSync(cli)))
-  } catch {
-    return "2021"
-  }
-}
+export const protocolOf = (fs: FileSystem.FileSystem, o: Options): Effect.Effect<CliProtocol, InstallError> =>
+  o.cliProtocol !== undefined
+    ? Effect.succeed(o.cliProtocol)
+    : Effect.map(
+        current(
+          fs,
+          `${o.root === "/" ? "" : o.root.replace(/\/+$/, "")}${o.prefix.replace(/\/+$/, "")}/bin/ascend-docker-cli`
+        ),
+        (cli): CliProtocol => (cli.kind === "file" ? cliProtocolOf(cli.bytes) : "2021")
+      )
 
 /** A pure step that may throw its one line: as an Effect. */
 const attempt = <A>(f: () => A): Effect.Effect<A, InstallError> =>
@@ -584,21 +583,23 @@ export const runInstaller = (mode: "install" | "uninstall", args: ReadonlyArray<
   const dryRun = flags.has("--dry-run")
   const program = Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
+    const protocol = yield* protocolOf(fs, options)
     const changes = yield* plan(fs, options)
     for (const c of changes) out(describeChange(c, options.root, dryRun))
     if (!dryRun) yield* apply(fs, changes)
-    return changes
+    return { changes, protocol }
   })
   const result = Effect.runSync(Effect.result(Effect.provide(program, SyncFileSystem.layer)))
   if (result._tag === "Failure") {
     err(result.failure.message)
     return 1
   }
-  const changed = result.success.filter((c) => c.action !== "unchanged" && c.action !== "keep").length
+  const { changes, protocol } = result.success
+  const changed = changes.filter((c) => c.action !== "unchanged" && c.action !== "keep").length
   out(
     `${mode}: ${changed === 0 ? "nothing to change" : `${changed} change${changed === 1 ? "" : "s"}${dryRun ? " (dry run, nothing written)" : ""}`}`
   )
-  if (mode === "install" && options.runtimes.includes("podman") && cliProtocolFor(options) === "2023") {
+  if (mode === "install" && options.runtimes.includes("podman") && protocol === "2023") {
     if (dryRun) out("podman: would generate the CDI spec (ascend-docker-hook cdi generate) after the files")
     else {
       // Podman's route with a 2023 CLI: the CDI spec, made from the mount lists just installed.

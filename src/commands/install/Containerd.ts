@@ -220,7 +220,7 @@ const importsArray = (
 }
 
 /** A parsed TOML value as canonical text (keys sorted; smol-toml's tables have no prototype, so no deep-equal by prototype). */
-const canonical = (v: unknown): string =>
+export const canonical = (v: unknown): string =>
   Array.isArray(v)
     ? `[${v.map(canonical).join(",")}]`
     : v instanceof Date
