@@ -100,6 +100,7 @@ execFileSync(
     "--compile",
     "--bytecode",
     "--minify",
+    "--compile-jit-policy=1000",
     "--no-compile-autoload-dotenv",
     "--no-compile-autoload-bunfig",
     "--outfile",
