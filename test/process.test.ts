@@ -10,7 +10,9 @@ import {
   type HostSpec,
   inCI,
   makeHost,
+  NODE,
   processBuilds,
+  ROOT,
   recordingCli,
   relocatedBuild,
   runHook as runAny
@@ -345,6 +347,17 @@ for (const build of processBuilds()) {
       }
     })
 
+    it("a CLI the kernel cannot run (neither ELF nor #!): one line saying why, and nothing after it", () => {
+      // Bun throws where execve fails (and schedules a warning); Node would abort: both end in our one line.
+      const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=0") })
+      const cli = path.join(h.dir, "text-cli")
+      fs.writeFileSync(cli, "not a program\n", { mode: 0o755 })
+      refused(h, new RegExp(`exec ${cli}: is neither an ELF executable nor a #! script`), {
+        cliArgs: false,
+        args: ["--config-dir", h.configDir, "--cli", cli]
+      })
+    })
+
     it("SPEC row argv longer than the kernel takes: a short error before exec", () => {
       const h = host({ env: npu("ASCEND_VISIBLE_DEVICES=0", "ASCEND_RUNTIME_MOUNTS=base,more") })
       let deep = path.join(h.dir, "deep")
@@ -506,6 +519,69 @@ for (const build of processBuilds()) {
     })
   })
 }
+
+describe("the wrapper's pass-through", () => {
+  for (const build of ["bundle", "binary"] as const) {
+    /** The wrapper as each build installs it: the Node bundle, or a link named ascend-docker-runtime. */
+    const wrapper = (dir: string): ReadonlyArray<string> => {
+      if (build === "bundle") return [NODE, path.join(ROOT, "dist/ascend-docker-runtime.cjs")]
+      const link = path.join(dir, "ascend-docker-runtime")
+      fs.symlinkSync(BINARY, link)
+      return [link]
+    }
+    const bin = (h: Host, name: string) => {
+      const dir = path.join(h.dir, name)
+      fs.mkdirSync(dir, { mode: 0o755 })
+      return dir
+    }
+
+    it(`(${build}) runs the first executable file named runc on PATH, past dirs, non-executables and itself`, () => {
+      const h = host()
+      const asDir = bin(h, "a")
+      fs.mkdirSync(path.join(asDir, "runc"), { mode: 0o755 })
+      const noExec = bin(h, "b")
+      fs.writeFileSync(path.join(noExec, "runc"), "#!/bin/sh\n", { mode: 0o644 })
+      // This program under the name runc (what the wrapper is run as: node for the bundle).
+      const self = bin(h, "c")
+      fs.symlinkSync(build === "bundle" ? NODE : BINARY, path.join(self, "runc"))
+      const real = bin(h, "d")
+      fs.symlinkSync(h.cli, path.join(real, "runc"))
+      const [command, ...prefix] = wrapper(h.dir)
+      for (const dirs of [
+        [asDir, noExec, real],
+        ["relative", asDir, noExec, self, real]
+      ]) {
+        fs.rmSync(h.record, { force: true })
+        const run = spawnSync(command!, [...prefix, "--version"], {
+          env: { PATH: dirs.join(":"), ADH_RECORD: h.record },
+          encoding: "utf8"
+        })
+        assert.strictEqual(run.stderr, "", dirs.join(":"))
+        assert.strictEqual(run.status, 0)
+        const got = JSON.parse(fs.readFileSync(h.record, "utf8"))
+        assert.deepStrictEqual(got.argv, [path.join(real, "runc"), "--version"], dirs.join(":"))
+      }
+    })
+
+    it(`(${build}) a runc the kernel cannot run: one line saying why, in runc's log too, and nothing after it`, () => {
+      const h = host()
+      const runc = path.join(h.dir, "text-runc")
+      fs.writeFileSync(runc, "not a program\n", { mode: 0o755 })
+      const log = path.join(h.dir, "runc.log")
+      const [command, ...prefix] = wrapper(h.dir)
+      const run = spawnSync(command!, [...prefix, "--log", log, "--log-format", "json", "state", "c1"], {
+        env: { ASCEND_DOCKER_RUNTIME_RUNC: runc },
+        encoding: "utf8"
+      })
+      assert.strictEqual(run.status, 1)
+      assert.match(
+        run.stderr,
+        new RegExp(`^ascend-docker-runtime: cannot run ${runc}: is neither an ELF executable nor a #! script[^\n]*\n$`)
+      )
+      assert.include(JSON.parse(fs.readFileSync(log, "utf8")).msg, "is neither an ELF executable")
+    })
+  }
+})
 
 describe("the self-contained binary", () => {
   it("runs with an empty environment and finds ascend-docker-cli next to itself (through a link too)", () => {

@@ -34,7 +34,11 @@ describe("parseRuncArgs", () => {
     )
     assert.deepStrictEqual(parseRuncArgs(["create", "-b=/b3", "id"]), { command: "create", bundle: "/b3" })
     assert.deepStrictEqual(parseRuncArgs(["create", "--pid-file", "/p", "id"]), { command: "create" })
-    assert.deepStrictEqual(parseRuncArgs(["--log-format", "json", "start", "id"]), { command: "start" })
+    assert.deepStrictEqual(parseRuncArgs(["--log-format", "json", "start", "id"]), {
+      command: "start",
+      logFormat: "json"
+    })
+    assert.deepStrictEqual(parseRuncArgs(["--log", "/l", "delete", "id"]), { command: "delete", log: "/l" })
     assert.deepStrictEqual(parseRuncArgs(["--version"]), {})
     assert.deepStrictEqual(parseRuncArgs([]), {})
   })

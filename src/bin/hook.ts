@@ -79,7 +79,11 @@ const main = (loadAdmin: () => Promise<typeof import("./admin.ts")>): number | P
   return exit.value
 }
 
-/** Runs the hook for this process and sets its exit status; nothing escapes as a throw. */
+/**
+ * Runs the hook for this process and sets its exit status; nothing escapes as a throw. A status known
+ * synchronously ends the process at once: nothing is left to run, and Bun prints a deferred warning after
+ * a failed execve, which must not follow our one line.
+ */
 export const run = (loadAdmin: () => Promise<typeof import("./admin.ts")>): void => {
   const defect = (e: unknown) => {
     process
@@ -89,7 +93,7 @@ export const run = (loadAdmin: () => Promise<typeof import("./admin.ts")>): void
   }
   try {
     const status = main(loadAdmin)
-    if (typeof status === "number") process.exitCode = status
+    if (typeof status === "number") process.exit(status)
     else
       status.then(
         (s) => {
@@ -100,6 +104,6 @@ export const run = (loadAdmin: () => Promise<typeof import("./admin.ts")>): void
         }
       )
   } catch (e) {
-    process.exitCode = defect(e)
+    process.exit(defect(e))
   }
 }

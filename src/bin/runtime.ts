@@ -1,5 +1,6 @@
 import { CLI_NAME, DEFAULT_CONFIG_DIR } from "../Defaults.ts"
 import { errorLine } from "../ErrorLine.ts"
+import { bunNative } from "../platform/BunNative.ts"
 import { replaceProcess } from "../platform/execve.ts"
 import { selfDir } from "../platform/Self.ts"
 import { withoutLoaderVariables } from "../schemas/LoaderEnv.ts"
@@ -31,12 +32,21 @@ const PROGRAM = "ascend-docker-runtime"
 const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 /** The real runc, found as runc's callers find it (PATH), skipping this program if it is named runc. */
-const findRunc = (fs: typeof import("node:fs"), env: NodeJS.ProcessEnv): string | undefined => {
+const findRunc = (env: NodeJS.ProcessEnv): string | undefined => {
   const configured = env.ASCEND_DOCKER_RUNTIME_RUNC
   if (configured !== undefined && configured !== "") return configured
+  const dirs = `${env.PATH ?? ""}:${DEFAULT_PATH}`.split(":").filter((dir) => dir.startsWith("/"))
+  const bun = bunNative()
+  if (bun !== undefined) {
+    // In the binary, without node:fs: the same search, and a candidate of another size than this program
+    // is certainly not this program. One of the same size is left to the exact check below.
+    const found = bun.which("runc", { PATH: dirs.join(":") })
+    if (found === null) return undefined
+    if (bun.file(found).size !== bun.file(process.execPath).size) return found
+  }
+  const fs = process.getBuiltinModule("node:fs")
   const self = fs.realpathSync(process.execPath)
-  for (const dir of `${env.PATH ?? ""}:${DEFAULT_PATH}`.split(":")) {
-    if (!dir.startsWith("/")) continue
+  for (const dir of dirs) {
     const candidate = joinPath(dir, "runc")
     try {
       fs.accessSync(candidate, fs.constants.X_OK)
@@ -71,12 +81,13 @@ const readRuntimeConf = (
 }
 
 const main = (): number => {
-  const fs = process.getBuiltinModule("node:fs")
   const args = process.argv.slice(2)
   const env = process.env
-  const runc = findRunc(fs, env)
+  const runc = findRunc(env)
+  // node:fs only where a command needs it: the pass-through of the binary never loads it.
+  const fs = () => process.getBuiltinModule("node:fs")
   if (runc === undefined) {
-    fs.writeSync(2, errorLine("cannot find runc (set ASCEND_DOCKER_RUNTIME_RUNC)", PROGRAM))
+    fs().writeSync(2, errorLine("cannot find runc (set ASCEND_DOCKER_RUNTIME_RUNC)", PROGRAM))
     return 1
   }
   // runc gets the daemon's env without what would make a root program load foreign code (SECURITY.md).
@@ -88,7 +99,7 @@ const main = (): number => {
    */
   const refuse = (message: string): number => {
     const line = errorLine(message, PROGRAM)
-    fs.writeSync(2, line)
+    fs().writeSync(2, line)
     if (command.log !== undefined && command.log !== "") {
       const msg = line.trimEnd()
       const time = new Date().toISOString()
@@ -97,7 +108,7 @@ const main = (): number => {
           ? `${JSON.stringify({ level: "error", msg, time })}\n`
           : `time="${time}" level=error msg=${JSON.stringify(msg)}\n`
       try {
-        fs.appendFileSync(command.log, entry, { mode: 0o600 })
+        fs().appendFileSync(command.log, entry, { mode: 0o600 })
       } catch {}
     }
     return 1
@@ -105,7 +116,7 @@ const main = (): number => {
   if (command.command === "create" || command.command === "run") {
     const configDir = env.ASCEND_DOCKER_RUNTIME_CONFIG_DIR || undefined
     const conf = readRuntimeConf(
-      fs,
+      fs(),
       joinPath(resolveFrom(process.cwd(), configDir ?? DEFAULT_CONFIG_DIR), RUNTIME_CONF)
     )
     if (typeof conf === "string") return refuse(conf)
@@ -147,17 +158,26 @@ const main = (): number => {
     })
     if (failure !== undefined) return refuse(failure)
   }
-  return replaceProcess(runc, [runc, ...args], runcEnv)
+  try {
+    return replaceProcess(runc, [runc, ...args], runcEnv)
+  } catch (e) {
+    return refuse(`cannot run ${runc}: ${e instanceof Error ? e.message : String(e)}`)
+  }
 }
 
-/** Runs the wrapper for this process and sets its exit status. */
-export const run = (): void => {
+/**
+ * Runs the wrapper for this process and exits with its status, synchronously: nothing is left to run, and
+ * Bun prints a deferred warning after a failed execve, which must not follow our one line.
+ */
+export const run = (): never => {
+  let status: number
   try {
-    process.exitCode = main()
+    status = main()
   } catch (e) {
     process
       .getBuiltinModule("node:fs")
       .writeSync(2, errorLine(`internal error: ${e instanceof Error ? e.message : String(e)}`, PROGRAM))
-    process.exitCode = 1
+    status = 1
   }
+  process.exit(status)
 }

@@ -1,8 +1,8 @@
 /**
- * What the kernel would refuse, checked before execve: the file must be executable by us on a mount that
- * allows exec (access X_OK), and be an ELF binary or a `#!` script whose interpreter is executable
- * (otherwise ENOEXEC). Node aborts the whole process, with a multi-line dump, when execve itself fails;
- * this turns the foreseeable failures into an error instead. ENOMEM or ETXTBSY are beyond a check.
+ * What the kernel would refuse: the file must be executable by us on a mount that allows exec (access
+ * X_OK), and be an ELF binary or a `#!` script whose interpreter is executable (otherwise ENOEXEC). Node
+ * aborts the whole process, with a multi-line dump, when execve itself fails; checked before, this turns
+ * the foreseeable failures into an error instead. ENOMEM or ETXTBSY are beyond a check.
  */
 export const preflight = (file: string): void => {
   const fs = process.getBuiltinModule("node:fs")
@@ -50,7 +50,16 @@ export const replaceProcess = (
 ): number => {
   const execve = options.execve === false ? undefined : process.execve
   if (execve === undefined) return spawnAndWait(file, argv, env)
-  preflight(file)
-  execve.call(process, file, [...argv], env)
+  // Node aborts where execve fails, so what the kernel would refuse is checked before. Bun throws instead:
+  // there the check runs only after a failure, to say why in the same words, and a start that succeeds
+  // does not pay for loading node:fs. (Bun also schedules a warning on the failure: the entries exit
+  // synchronously, before it is printed.)
+  if (process.versions.bun === undefined) preflight(file)
+  try {
+    execve.call(process, file, [...argv], env)
+  } catch (e) {
+    preflight(file)
+    throw e
+  }
   return 0
 }

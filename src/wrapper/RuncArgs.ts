@@ -30,7 +30,7 @@ export const parseRuncArgs = (args: ReadonlyArray<string>): RuncCommand => {
   }
   const command = args[i]
   if (command === undefined) return {}
-  if (command !== "create" && command !== "run") return { command }
+  if (command !== "create" && command !== "run") return { command, ...logging }
   for (let j = i + 1; j < args.length; j++) {
     const arg = args[j]!
     if (arg === "--") break
