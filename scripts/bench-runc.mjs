@@ -99,10 +99,16 @@ for (let round = 0; round < runs + 2; round++) {
   }
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
-const floor = median(variants[0].samples)
+// What a hook adds: the median of each round's difference to the no-hook run of that same round. A round
+// runs the variants back to back, so the machine's slow drifts cancel; the seed's few milliseconds are
+// smaller than the spread of runc run itself, and a difference of medians drowned them.
+const added = (name) => {
+  const v = variants.find((x) => x.name === name)
+  return v === undefined ? undefined : median(v.samples.map((ms, i) => ms - variants[0].samples[i]))
+}
 console.log(`\nrunc run of a busybox container (${runs} interleaved runs each)\n`)
 console.log(
-  `${"variant".padEnd(32)} ${"median ms".padStart(10)} ${"min".padStart(7)} ${"max".padStart(7)} ${"+ms vs no hook".padStart(15)}`
+  `${"variant".padEnd(32)} ${"median ms".padStart(10)} ${"min".padStart(7)} ${"max".padStart(7)} ${"+ms (paired)".padStart(15)}`
 )
 for (const v of variants) {
   const m = median(v.samples)
@@ -111,12 +117,8 @@ for (const v of variants) {
       .toFixed(1)
       .padStart(7)} ${Math.max(...v.samples)
       .toFixed(1)
-      .padStart(7)} ${(m - floor).toFixed(1).padStart(15)}`
+      .padStart(7)} ${added(v.name).toFixed(1).padStart(15)}`
   )
-}
-const added = (name) => {
-  const v = variants.find((x) => x.name === name)
-  return v === undefined ? undefined : median(v.samples) - floor
 }
 const ours = added("ascend-docker-hook (binary)")
 const seed = added("Go seed")
