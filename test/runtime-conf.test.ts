@@ -148,6 +148,33 @@ describe("CDI annotations: a request a pod cannot forge", () => {
     assert.strictEqual(honoured.config.hooks?.prestart?.length, 1)
   })
 
+  it("ascend.com/npu=all is every NPU node the host has; a host with none refuses it, in one line", () => {
+    const devRoot = (h: Host, ids: ReadonlyArray<number>) => {
+      const dir = path.join(h.dir, "dev")
+      fs.mkdirSync(dir, { mode: 0o755 })
+      for (const id of ids) {
+        const made = spawnSync("mknod", ["-m", "0660", path.join(dir, `davinci${id}`), "c", "240", String(id)])
+        assert.strictEqual(made.status, 0, String(made.stderr))
+      }
+      fs.writeFileSync(path.join(dir, "davinci9"), "", { mode: 0o644 }) // not a device: not an NPU
+      return dir
+    }
+    const h = host(annotated({ "cdi.k8s.io/x": "ascend.com/npu=all,ascend.com/npu=2" }, ["PATH=/bin"]))
+    const r = create(h, { ASCEND_DOCKER_RUNTIME_DEV_ROOT: devRoot(h, [2, 0, 11]) })
+    assert.strictEqual(r.status, 0, r.stderr)
+    assert.include(r.config.process.env, "ASCEND_VISIBLE_DEVICES=0,2,11")
+    assert.strictEqual(r.config.hooks?.prestart?.length, 1)
+    const none = host(annotated({ "cdi.k8s.io/x": "ascend.com/npu=all" }, ["PATH=/bin"]))
+    const refused = create(none, { ASCEND_DOCKER_RUNTIME_DEV_ROOT: devRoot(none, []) })
+    assert.strictEqual(refused.status, 1)
+    assert.match(
+      refused.stderr,
+      /^ascend-docker-runtime: [^\n]*has no davinci<N> node, and a CDI annotation asks for all NPUs[^\n]*\n$/
+    )
+    assert.isFalse(refused.ranRunc)
+    assert.strictEqual(refused.after, refused.before, "nothing written")
+  })
+
   it("an annotation of another vendor's kind is no request", () => {
     const h = host(annotated({ "cdi.k8s.io/gpu": "nvidia.com/gpu=0" }, ["PATH=/bin"]))
     const r = create(h)

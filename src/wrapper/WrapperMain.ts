@@ -9,7 +9,7 @@ import * as SyncFileSystem from "../platform/SyncFileSystem.ts"
 import { type UnprivilegedEnvPolicy, VISIBLE_DEVICES } from "../schemas/AscendEnv.ts"
 import { CLI_SCAN_BYTES, cliProtocolOf } from "../schemas/CliProtocol.ts"
 import { asksForNothing, gateRequest, lookupEnv } from "../schemas/ContainerEnv.ts"
-import { DeviceNodes } from "../services/DeviceNodes.ts"
+import { DeviceError, DeviceNodes } from "../services/DeviceNodes.ts"
 import { EnvDecoder } from "../services/EnvDecoder.ts"
 import { FileTrust } from "../services/FileTrust.ts"
 import { MountResolver } from "../services/MountResolver.ts"
@@ -76,6 +76,31 @@ export const annotatedDevices = (names: ReadonlyArray<string>): string | undefin
 }
 
 /**
+ * An annotated request with `all` (the device `cdi generate` writes next to the numbered ones) as the ids
+ * of the NPU nodes the host has; refused where it has none, as an engine refuses a CDI device it cannot
+ * resolve.
+ */
+const withAllExpanded = (ids: string | undefined, devRoot: string) => {
+  if (ids === undefined || !ids.split(",").includes("all")) return Effect.succeed(ids)
+  return DeviceNodes.use((nodes) => nodes.present).pipe(
+    Effect.provide(DeviceNodes.layer(devRoot)),
+    Effect.flatMap((present) =>
+      present.length === 0
+        ? Effect.fail(
+            new DeviceError({
+              reason: "Missing",
+              path: devRoot,
+              detail: "has no davinci<N> node, and a CDI annotation asks for all NPUs (ascend.com/npu=all)"
+            })
+          )
+        : Effect.succeed(
+            [...new Set(ids.split(",").flatMap((id) => (id === "all" ? present.map(String) : [id])))].join(",")
+          )
+    )
+  )
+}
+
+/**
  * The wrapper's work on `create`/`run`, loaded only for those. Decides "NPU or not" with SpecParser and
  * EnvDecoder (ASCEND_VISIBLE_DEVICES unset, blank or `void` is no NPU: the predicate EnvDecoder itself
  * uses), then edits config.json: every container gets the mark ASCEND_DOCKER_RUNTIME=True; an NPU container
@@ -89,7 +114,7 @@ export const prepareBundle = (settings: WrapperSettings): string | undefined => 
     const editor = yield* BundleEditor
     // A request through CDI annotations (the kubelet's, a device plugin's: a pod cannot set them) is
     // honoured whatever the unprivileged-env setting; it goes first in the env, where the first wins.
-    const annotated = annotatedDevices(parsed.cdiDevices)
+    const annotated = yield* withAllExpanded(annotatedDevices(parsed.cdiDevices), settings.devRoot)
     const trusted = annotated === undefined ? undefined : `${VISIBLE_DEVICES}=${annotated}`
     const config = trusted === undefined ? parsed : { ...parsed, env: [trusted, ...parsed.env], privileged: true }
     const policy = trusted === undefined ? settings.unprivilegedEnv : "accept"
