@@ -4,7 +4,7 @@ import * as Option from "effect/Option"
 import { HookConfig } from "./HookConfig.ts"
 import type { ExecError } from "./platform/Exec.ts"
 import { type AscendRequest, type EnvError, VISIBLE_DEVICES } from "./schemas/AscendEnv.ts"
-import { conflictingDuplicates, gateRequest, lookupEnv } from "./schemas/ContainerEnv.ts"
+import { conflictingDuplicates, gateRequest, ignoresEnv, lookupEnv } from "./schemas/ContainerEnv.ts"
 import type { SpecError } from "./schemas/ContainerSpec.ts"
 import type { ContainerState, StateError } from "./schemas/ContainerState.ts"
 import type { MountError } from "./schemas/MountList.ts"
@@ -51,14 +51,12 @@ export const planFor = (state: ContainerState): Effect.Effect<Planned, HookError
     const config = yield* (yield* SpecParser).parse(state.bundle)
     const { protocol = "2021", unprivilegedEnv = "accept" } = yield* HookConfig
     const duplicates = conflictingDuplicates(config.env).map((d) => d.key)
-    const gated = yield* Effect.fromResult(
-      gateRequest(
-        yield* (yield* EnvDecoder).decode(config.env),
-        config.privileged,
-        unprivilegedEnv,
-        lookupEnv(config.env, VISIBLE_DEVICES) ?? ""
-      )
-    )
+    const visible = lookupEnv(config.env, VISIBLE_DEVICES)
+    const gated = ignoresEnv(config.privileged, unprivilegedEnv, visible)
+      ? { request: Option.none<AscendRequest>(), ignored: true }
+      : yield* Effect.fromResult(
+          gateRequest(yield* (yield* EnvDecoder).decode(config.env), config.privileged, unprivilegedEnv, visible ?? "")
+        )
     const decoded = gated.request
     if (Option.isNone(decoded)) {
       return {

@@ -496,6 +496,16 @@ for (const build of processBuilds()) {
         assert.strictEqual(ignored.status, 0, ignored.stderr)
         assert.isUndefined(ignored.cli, "ignored: nothing run")
         assert.match(fs.readFileSync(log, "utf8"), /devices=- .*outcome=ignored:unprivileged-env /)
+        // Ignored unread: a malformed request is no request either (refuse still names what is wrong).
+        const malformed = {
+          ...caps(bounding),
+          process: { ...caps(bounding).process, env: npu("ASCEND_VISIBLE_DEVICES=0-x") }
+        }
+        const unread = runHook(host({ config: malformed }), { args: ["--unprivileged-env", "ignore"] })
+        assert.strictEqual(unread.status, 0, unread.stderr)
+        assert.strictEqual(unread.stderr, "")
+        assert.isUndefined(unread.cli)
+        refused(host({ config: malformed }), /ASCEND_VISIBLE_DEVICES/, { args: ["--unprivileged-env", "refuse"] })
         refused(
           host({ config: caps(bounding) }),
           /ASCEND_VISIBLE_DEVICES: item "0" is asked for by an unprivileged container \(no CAP_SYS_ADMIN\)/,

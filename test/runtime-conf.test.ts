@@ -138,6 +138,12 @@ describe("CDI annotations: a request a pod cannot forge", () => {
     const ignored = create(h)
     assert.strictEqual(ignored.status, 0, ignored.stderr)
     assert.isUndefined(ignored.config.hooks, "no hook for an ignored env request")
+    const malformed = host({ process: { env: ["PATH=/bin", "ASCEND_VISIBLE_DEVICES=0-x"] }, root: { path: "rootfs" } })
+    conf(malformed, "ASCEND_DOCKER_RUNTIME_UNPRIVILEGED_ENV=ignore\n")
+    const unread = create(malformed)
+    assert.strictEqual(unread.status, 0, unread.stderr)
+    assert.isTrue(unread.ranRunc, "ignored unread: a malformed env request is no request either")
+    assert.isUndefined(unread.config.hooks)
     const a = host(
       annotated({ "cdi.k8s.io/x": "huawei.com/npu=0", "other.io/y": "ascend.com/npu=7", "cdi.k8s.io/z": 5 })
     )

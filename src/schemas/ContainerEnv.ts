@@ -83,6 +83,7 @@ export const decodeAscendEnv = (
 /**
  * The privilege gate, one rule for the hook and the wrapper: an env request from an unprivileged container
  * is kept (`accept`), dropped (`ignore`: the result says so, for the run log) or refused (`refuse`).
+ * Callers ask `ignoresEnv` first: an ignored env is not even decoded.
  */
 export const gateRequest = (
   request: Option.Option<AscendRequest>,
@@ -102,6 +103,14 @@ export const gateRequest = (
     })
   )
 }
+
+/**
+ * True when the gate drops this container's env request unread: `ignore`, an unprivileged container, and
+ * an ASCEND_VISIBLE_DEVICES that asks for something. Unread, so a malformed request is no request either:
+ * under `ignore` the env of an unprivileged container has no effect at all, not even a refusal.
+ */
+export const ignoresEnv = (privileged: boolean, policy: UnprivilegedEnvPolicy, visible: string | undefined): boolean =>
+  policy === "ignore" && !privileged && !asksForNothing(visible)
 
 /** A variable the container's env sets more than once, to different values. */
 export interface Duplicate {

@@ -6,9 +6,9 @@ import * as Option from "effect/Option"
 import { type CliProtocol, HookConfig } from "../HookConfig.ts"
 import { failureMessage } from "../platform/NodePlatform.ts"
 import * as SyncFileSystem from "../platform/SyncFileSystem.ts"
-import { type UnprivilegedEnvPolicy, VISIBLE_DEVICES } from "../schemas/AscendEnv.ts"
+import { type AscendRequest, type UnprivilegedEnvPolicy, VISIBLE_DEVICES } from "../schemas/AscendEnv.ts"
 import { CLI_SCAN_BYTES, cliProtocolOf } from "../schemas/CliProtocol.ts"
-import { asksForNothing, gateRequest, lookupEnv } from "../schemas/ContainerEnv.ts"
+import { asksForNothing, gateRequest, ignoresEnv, lookupEnv } from "../schemas/ContainerEnv.ts"
 import { DeviceError, DeviceNodes } from "../services/DeviceNodes.ts"
 import { EnvDecoder } from "../services/EnvDecoder.ts"
 import { FileTrust } from "../services/FileTrust.ts"
@@ -138,14 +138,12 @@ export const prepareBundle = (settings: WrapperSettings): string | undefined => 
       )
     )
     const { edits, hook } = yield* Effect.gen(function* () {
-      const gated = yield* Effect.fromResult(
-        gateRequest(
-          yield* EnvDecoder.use((d) => d.decode(config.env)),
-          config.privileged,
-          policy,
-          lookupEnv(config.env, VISIBLE_DEVICES) ?? ""
-        )
-      )
+      const visible = lookupEnv(config.env, VISIBLE_DEVICES)
+      const gated = ignoresEnv(config.privileged, policy, visible)
+        ? { request: Option.none<AscendRequest>() }
+        : yield* Effect.fromResult(
+            gateRequest(yield* EnvDecoder.use((d) => d.decode(config.env)), config.privileged, policy, visible ?? "")
+          )
       const request = gated.request
       if (Option.isNone(request)) return { edits: undefined, hook: undefined }
       const { devices, options, mountLists } = request.value
