@@ -189,5 +189,16 @@ describe.runIf(canRun)("install --runtime podman with a 2023 CLI sets up CDI", (
     assert.strictEqual(r.status, 0, r.stderr)
     assert.include(r.stdout, "Version=25.0")
     assert.include(r.stdout, "NO-0")
+
+    // uninstall: an edited spec is left in place, byte for byte, saying so; the spec as made is removed.
+    inView(["sh", "-c", `printf '\n' >> ${specFile}`])
+    const edited = inView(["sha256sum", specFile])
+    const kept = inView([BINARY, "uninstall", "--runtime", "podman", "--dev-root", `${dir}/dev`])
+    assert.match(kept, /podman: \/etc\/cdi\/ascend.com-npu.json left in place: it is not what cdi generate makes/)
+    assert.strictEqual(inView(["sha256sum", specFile]), edited)
+    inView([BINARY, "install", "--runtime", "podman", "--dev-root", `${dir}/dev`])
+    const removed = inView([BINARY, "uninstall", "--runtime", "podman", "--dev-root", `${dir}/dev`])
+    assert.match(removed, /podman: removed \/etc\/cdi\/ascend.com-npu.json/)
+    assert.strictEqual(host!.run(["test", "-e", specFile]).status, 1, "the spec is gone")
   })
 })

@@ -126,21 +126,23 @@ export const buildCdiSpec = (input: {
 
 const KIND = /^[A-Za-z0-9][A-Za-z0-9.-]*\/[A-Za-z0-9][A-Za-z0-9_.-]*$/
 
-const generate = (args: ReadonlyArray<string>, host: HostFiles): number => {
-  const fs = process.getBuiltinModule("node:fs")
+/**
+ * The spec `cdi generate` makes with `args` on this host, as the text it writes, and where it goes; or the
+ * one-line reason it cannot. Nothing is written. Install's Podman route and uninstall use it too.
+ */
+export const generatedSpec = (
+  args: ReadonlyArray<string>,
+  host: HostFiles
+): { readonly text: string; readonly output: string; readonly spec: CdiSpec; readonly dryRun: boolean } | string => {
   const path = process.getBuiltinModule("node:path")
-  const err = (m: string) => {
-    fs.writeSync(2, `ascend-docker-hook cdi generate: ${m}\n`)
-    return 1
-  }
   const flags = parseFlags(args, GENERATE_FLAGS)
-  if (typeof flags === "string") return err(flags)
+  if (typeof flags === "string") return flags
   const one = (f: string, d: string) => flags.one(f) ?? d
   const devRoot = path.resolve(one("--dev-root", "/dev"))
   const kind = one("--kind", DEFAULT_KIND)
-  if (!KIND.test(kind)) return err(`--kind ${JSON.stringify(kind)} is not VENDOR/CLASS`)
+  if (!KIND.test(kind)) return `--kind ${JSON.stringify(kind)} is not VENDOR/CLASS`
   const names = parseMountListNames(one("--mounts", "base"))
-  if (Result.isFailure(names)) return err(`--mounts: ${names.failure.message}`)
+  if (Result.isFailure(names)) return `--mounts: ${names.failure.message}`
   const output = path.resolve(one("--output", `/etc/cdi/${kind.replace("/", "-")}.json`))
 
   const program = Effect.gen(function* () {
@@ -163,11 +165,22 @@ const generate = (args: ReadonlyArray<string>, host: HostFiles): number => {
     )
   )
   const exit = Effect.runSyncExit(program.pipe(Effect.provide(layer)))
-  if (Exit.isFailure(exit)) return err(NodePlatform.failureMessage(exit.cause))
-  if (exit.value === undefined) return err(`no NPU device nodes (davinciN) under ${devRoot}`)
+  if (Exit.isFailure(exit)) return NodePlatform.failureMessage(exit.cause)
+  if (exit.value === undefined) return `no NPU device nodes (davinciN) under ${devRoot}`
   const spec = exit.value
-  const text = `${JSON.stringify(spec, null, 2)}\n`
-  if (flags.has("--dry-run")) {
+  return { text: `${JSON.stringify(spec, null, 2)}\n`, output, spec, dryRun: flags.has("--dry-run") }
+}
+
+const generate = (args: ReadonlyArray<string>, host: HostFiles): number => {
+  const fs = process.getBuiltinModule("node:fs")
+  const err = (m: string) => {
+    fs.writeSync(2, `ascend-docker-hook cdi generate: ${m}\n`)
+    return 1
+  }
+  const made = generatedSpec(args, host)
+  if (typeof made === "string") return err(made)
+  const { text, output, spec, dryRun } = made
+  if (dryRun) {
     fs.writeSync(1, text)
     return 0
   }
@@ -178,7 +191,7 @@ const generate = (args: ReadonlyArray<string>, host: HostFiles): number => {
   }
   fs.writeSync(
     1,
-    `wrote ${output}: cdiVersion ${spec.cdiVersion}, ${kind}=${spec.devices.map((d) => d.name).join(",")}, ` +
+    `wrote ${output}: cdiVersion ${spec.cdiVersion}, ${spec.kind}=${spec.devices.map((d) => d.name).join(",")}, ` +
       `${spec.containerEdits.deviceNodes?.length ?? 0} shared devices, ${spec.containerEdits.mounts?.length ?? 0} mounts` +
       `${spec.containerEdits.env === undefined ? "" : `, ${spec.containerEdits.env.join(" ")}`}\n`
   )

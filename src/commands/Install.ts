@@ -77,7 +77,8 @@ install places ascend-docker-hook (and ascend-docker-runtime, a link to it) in P
   crio        /etc/crio/crio.conf.d/99-ascend.conf (runtime handler ascend, the wrapper), and with a 2021 CLI
               /usr/share/containers/oci/hooks.d/ascend-docker-hook.json
   podman      /etc/containers/oci/hooks.d/ascend-docker-hook.json (2021 CLI); with a 2023 CLI the CDI spec
-              /etc/cdi/ascend.com-npu.json instead, as cdi generate makes it (not with --root)
+              /etc/cdi/ascend.com-npu.json instead, as cdi generate makes it (not with --root);
+              uninstall removes it only when it is exactly what cdi generate makes then
 With --mode, --cli-protocol or --unprivileged-env it also writes /etc/ascend-docker-runtime.d/runtime.conf,
 the wrapper's settings (the daemon's env still wins), and gives the hooks.d hook the same policy.
 Each file it changes keeps its mode, owner and group, and is first backed up as FILE.ascend-backup-<time>
@@ -581,6 +582,19 @@ export const runInstaller = (mode: "install" | "uninstall", args: ReadonlyArray<
     now: new Date()
   }
   const dryRun = flags.has("--dry-run")
+  const judgePodmanSpec = (): { readonly file: string; readonly ours: boolean } | undefined => {
+    const host = hostFiles(SyncFileSystem.make(nodeFs))
+    const file = `${options.root === "/" ? "" : options.root.replace(/\/+$/, "")}/etc/cdi/ascend.com-npu.json`
+    if (!host.exists(file)) return undefined
+    const { generatedSpec } = require("./Cdi.ts") as typeof import("./Cdi.ts")
+    const made =
+      options.root === "/" ? generatedSpec(["--dev-root", flags.one("--dev-root") ?? "/dev"], host) : undefined
+    return { file, ours: typeof made === "object" && made.output === file && host.readText(file) === made.text }
+  }
+  // uninstall: the spec install made for Podman's CDI route (a file of cdi generate's, not in the plan) is
+  // removed when it is exactly what cdi generate makes on this host, else left in place, saying why. Judged
+  // before the plan runs, while the mount lists it was made from are still there.
+  const podmanSpec = mode === "uninstall" && options.runtimes.includes("podman") ? judgePodmanSpec() : undefined
   const program = Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const protocol = yield* protocolOf(fs, options)
@@ -609,6 +623,19 @@ export const runInstaller = (mode: "install" | "uninstall", args: ReadonlyArray<
           "podman: no CDI spec yet (see above); run ascend-docker-hook cdi generate once the NPUs and driver are in place"
         )
       else out("podman: podman run --device ascend.com/npu=0 ... (rerun cdi generate after a driver update)")
+    }
+  }
+  if (podmanSpec !== undefined) {
+    const { file, ours } = podmanSpec
+    if (!ours)
+      out(
+        `podman: ${file} left in place: it is not what cdi generate makes on this host now (edited, or the ` +
+          "devices or driver changed); remove it if Podman should no longer offer ascend.com/npu devices"
+      )
+    else if (dryRun) out(`podman: would remove ${file} (what cdi generate makes on this host)`)
+    else {
+      nodeFs.rmSync(file)
+      out(`podman: removed ${file} (what cdi generate makes on this host)`)
     }
   }
   if (mode === "install" && !dryRun && changed > 0) {
