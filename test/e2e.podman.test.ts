@@ -196,7 +196,14 @@ describe.runIf(canRun)("install --runtime podman with a 2023 CLI sets up CDI", (
     const kept = inView([BINARY, "uninstall", "--runtime", "podman", "--dev-root", `${dir}/dev`])
     assert.match(kept, /podman: \/etc\/cdi\/ascend.com-npu.json left in place: it is not what cdi generate makes/)
     assert.strictEqual(inView(["sha256sum", specFile]), edited)
-    inView([BINARY, "install", "--runtime", "podman", "--dev-root", `${dir}/dev`])
+    // install again: the edited spec is kept as a backup before the spec is made anew.
+    const again = inView([BINARY, "install", "--runtime", "podman", "--dev-root", `${dir}/dev`])
+    const backup =
+      /differs from what cdi generate makes now: kept as (\/etc\/cdi\/ascend\.com-npu\.json\.ascend-backup-\S+)/.exec(
+        again
+      )?.[1]
+    assert.isDefined(backup, again)
+    assert.strictEqual(inView(["sha256sum", backup!]).split(" ")[0], edited.split(" ")[0])
     const removed = inView([BINARY, "uninstall", "--runtime", "podman", "--dev-root", `${dir}/dev`])
     assert.match(removed, /podman: removed \/etc\/cdi\/ascend.com-npu.json/)
     assert.strictEqual(host!.run(["test", "-e", specFile]).status, 1, "the spec is gone")
