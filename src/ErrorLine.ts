@@ -1,4 +1,5 @@
 import { Limits } from "./Limits.ts"
+import { nodeFs } from "./platform/NodeFs.ts"
 import { oneLine } from "./schemas/Text.ts"
 
 /** The one error line, prefixed with the program's name and cut to Limits.errorLineBytes (newline included). */
@@ -13,9 +14,7 @@ export const errorLine = (message: string, program = "ascend-docker-hook"): stri
 /** The last-resort guard: anything that escapes becomes one line on stderr and exit 1, never a stack trace. */
 export const installGuard = (program = "ascend-docker-hook"): void => {
   const guard = (e: unknown) => {
-    process
-      .getBuiltinModule("node:fs")
-      .writeSync(2, errorLine(`internal error: ${e instanceof Error ? e.message : String(e)}`, program))
+    nodeFs().writeSync(2, errorLine(`internal error: ${e instanceof Error ? e.message : String(e)}`, program))
     process.exit(1)
   }
   process.on("uncaughtException", guard)

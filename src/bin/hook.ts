@@ -7,6 +7,7 @@ import * as Hook from "../Hook.ts"
 import { CLI_NAME, DEFAULT_CONFIG_DIR, HookConfig, STDIN_PATH } from "../HookConfig.ts"
 import { Exec } from "../platform/Exec.ts"
 import * as NodeExec from "../platform/NodeExec.ts"
+import { nodeFs } from "../platform/NodeFs.ts"
 import { failureMessage } from "../platform/NodePlatform.ts"
 import { selfDir } from "../platform/Self.ts"
 import * as SyncFileSystem from "../platform/SyncFileSystem.ts"
@@ -23,7 +24,7 @@ declare const HOOK_VERSION: string
  * same run with an Exec that prints the argv instead of becoming the CLI.
  */
 const main = (loadAdmin: () => Promise<typeof import("./admin.ts")>): number | Promise<number> => {
-  const fs = process.getBuiltinModule("node:fs")
+  const fs = nodeFs()
   const write = (fd: number, text: string) => void fs.writeSync(fd, text)
   const invocation = parseInvocation(process.argv.slice(2))
   if (Result.isFailure(invocation)) {
@@ -86,9 +87,7 @@ const main = (loadAdmin: () => Promise<typeof import("./admin.ts")>): number | P
  */
 export const run = (loadAdmin: () => Promise<typeof import("./admin.ts")>): void => {
   const defect = (e: unknown) => {
-    process
-      .getBuiltinModule("node:fs")
-      .writeSync(2, errorLine(`internal error: ${e instanceof Error ? e.message : String(e)}`))
+    nodeFs().writeSync(2, errorLine(`internal error: ${e instanceof Error ? e.message : String(e)}`))
     return 1
   }
   try {

@@ -2,6 +2,7 @@ import { CLI_NAME, DEFAULT_CONFIG_DIR } from "../Defaults.ts"
 import { errorLine } from "../ErrorLine.ts"
 import { bunNative } from "../platform/BunNative.ts"
 import { replaceProcess } from "../platform/execve.ts"
+import { nodeFs } from "../platform/NodeFs.ts"
 import { selfDir } from "../platform/Self.ts"
 import { withoutLoaderVariables } from "../schemas/LoaderEnv.ts"
 import { basenameOf, dirnameOf, joinPath, resolveFrom } from "../schemas/Paths.ts"
@@ -44,7 +45,7 @@ const findRunc = (env: NodeJS.ProcessEnv): string | undefined => {
     if (found === null) return undefined
     if (bun.file(found).size !== bun.file(process.execPath).size) return found
   }
-  const fs = process.getBuiltinModule("node:fs")
+  const fs = nodeFs()
   const self = fs.realpathSync(process.execPath)
   for (const dir of dirs) {
     const candidate = joinPath(dir, "runc")
@@ -85,7 +86,7 @@ const main = (): number => {
   const env = process.env
   const runc = findRunc(env)
   // node:fs only where a command needs it: the pass-through of the binary never loads it.
-  const fs = () => process.getBuiltinModule("node:fs")
+  const fs = () => nodeFs()
   if (runc === undefined) {
     fs().writeSync(2, errorLine("cannot find runc (set ASCEND_DOCKER_RUNTIME_RUNC)", PROGRAM))
     return 1
@@ -174,9 +175,7 @@ export const run = (): never => {
   try {
     status = main()
   } catch (e) {
-    process
-      .getBuiltinModule("node:fs")
-      .writeSync(2, errorLine(`internal error: ${e instanceof Error ? e.message : String(e)}`, PROGRAM))
+    nodeFs().writeSync(2, errorLine(`internal error: ${e instanceof Error ? e.message : String(e)}`, PROGRAM))
     status = 1
   }
   process.exit(status)

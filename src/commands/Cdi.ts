@@ -5,6 +5,7 @@ import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import { parse as parseYaml } from "yaml"
 import { DEFAULT_CONFIG_DIR, HookConfig } from "../HookConfig.ts"
+import { nodeFs } from "../platform/NodeFs.ts"
 import * as NodePlatform from "../platform/NodePlatform.ts"
 import * as SyncFileSystem from "../platform/SyncFileSystem.ts"
 import { parseMountListNames } from "../schemas/MountListNames.ts"
@@ -172,7 +173,7 @@ export const generatedSpec = (
 }
 
 const generate = (args: ReadonlyArray<string>, host: HostFiles): number => {
-  const fs = process.getBuiltinModule("node:fs")
+  const fs = nodeFs()
   const err = (m: string) => {
     fs.writeSync(2, `ascend-docker-hook cdi generate: ${m}\n`)
     return 1
@@ -201,7 +202,7 @@ const generate = (args: ReadonlyArray<string>, host: HostFiles): number => {
 /** The fully qualified names the specs in `dirs` offer, a later dir winning; plus a warning per bad spec. */
 export const listCdiDevices = (
   dirs: ReadonlyArray<string>,
-  host: HostFiles = hostFiles(SyncFileSystem.make(process.getBuiltinModule("node:fs")))
+  host: HostFiles = hostFiles(SyncFileSystem.make(nodeFs()))
 ): { names: Array<string>; warnings: Array<string> } => {
   const path = process.getBuiltinModule("node:path")
   const offered = new Map<string, string>()
@@ -241,9 +242,9 @@ export const listCdiDevices = (
 /** `cdi generate` / `cdi list`. */
 export const runCdi = (
   args: ReadonlyArray<string>,
-  host: HostFiles = hostFiles(SyncFileSystem.make(process.getBuiltinModule("node:fs")))
+  host: HostFiles = hostFiles(SyncFileSystem.make(nodeFs()))
 ): number => {
-  const fs = process.getBuiltinModule("node:fs")
+  const fs = nodeFs()
   const [sub, ...rest] = args
   if (rest.includes("--help")) {
     fs.writeSync(1, `${CDI_USAGE}\n`)

@@ -5,6 +5,7 @@ import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import { parse as parseToml } from "smol-toml"
 import { CLI_NAME, DEFAULT_CONFIG_DIR, HookConfig } from "../HookConfig.ts"
+import { nodeFs } from "../platform/NodeFs.ts"
 import * as NodePlatform from "../platform/NodePlatform.ts"
 import { selfDir } from "../platform/Self.ts"
 import * as SyncFileSystem from "../platform/SyncFileSystem.ts"
@@ -65,7 +66,7 @@ const trustFix = (e: TrustError): string => {
 /** Runs every check against a host tree rooted at `root`. */
 export const diagnose = (
   o: { root: string; configDir: string; cliPath: string; devRoot: string },
-  host: HostFiles = hostFiles(SyncFileSystem.make(process.getBuiltinModule("node:fs")))
+  host: HostFiles = hostFiles(SyncFileSystem.make(nodeFs()))
 ): Array<Check> => {
   const path = process.getBuiltinModule("node:path")
   const at = (p: string) => path.join(o.root, p)
@@ -484,7 +485,7 @@ export const diagnose = (
 
 /** `doctor`: prints each finding with its fix; exit 1 when any check fails. */
 export const runDoctor = (args: ReadonlyArray<string>): number => {
-  const fs = process.getBuiltinModule("node:fs")
+  const fs = nodeFs()
   const path = process.getBuiltinModule("node:path")
   if (args.includes("--help")) {
     fs.writeSync(1, `${DOCTOR_USAGE}\n`)

@@ -4,6 +4,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Hook from "../Hook.ts"
 import { CLI_NAME, DEFAULT_CONFIG_DIR } from "../HookConfig.ts"
+import { nodeFs } from "../platform/NodeFs.ts"
 import * as NodePlatform from "../platform/NodePlatform.ts"
 import { selfDir } from "../platform/Self.ts"
 import { RUNTIME_MOUNTS, RUNTIME_OPTIONS, VISIBLE_DEVICES } from "../schemas/AscendEnv.ts"
@@ -33,7 +34,7 @@ const show = (value: string | undefined) => (value === undefined ? "(unset)" : J
 
 /** The explain program: the hook's own stages, reporting as they go. Exit 0 when the hook would succeed. */
 export const explain = (args: ReadonlyArray<string>): number => {
-  const fs = process.getBuiltinModule("node:fs")
+  const fs = nodeFs()
   const path = process.getBuiltinModule("node:path")
   const out = (line: string) => fs.writeSync(1, `${line}\n`)
   if (args.includes("--help")) {

@@ -1,6 +1,7 @@
 import * as Effect from "effect/Effect"
 import * as FileSystem from "effect/FileSystem"
 import type { CliProtocol } from "../HookConfig.ts"
+import { nodeFs } from "../platform/NodeFs.ts"
 import { isBinary, selfDir } from "../platform/Self.ts"
 import * as SyncFileSystem from "../platform/SyncFileSystem.ts"
 import { cliProtocolOf } from "../schemas/CliProtocol.ts"
@@ -542,7 +543,7 @@ const describe = (now: Current): string =>
 
 /** Where the binary to install comes from: this very executable, or the one built next to the bundle. */
 const sourceBinary = (): { path: string; bytes: Uint8Array } | undefined => {
-  const fs = process.getBuiltinModule("node:fs")
+  const fs = nodeFs()
   const path = process.getBuiltinModule("node:path")
   const file = isBinary() ? fs.realpathSync(process.execPath) : path.join(selfDir(), "ascend-docker-hook")
   return fs.existsSync(file) ? { path: file, bytes: new Uint8Array(fs.readFileSync(file)) } : undefined
@@ -556,9 +557,9 @@ export const describeChange = (c: Change, root: string, dryRun: boolean): string
 
 /** `install` / `uninstall`: prints each change (`create`, `update`, `remove`, `unchanged`, `keep`), then makes them all or none. */
 export const runInstaller = (mode: "install" | "uninstall", args: ReadonlyArray<string>): number => {
-  const nodeFs = process.getBuiltinModule("node:fs")
-  const out = (line: string) => nodeFs.writeSync(1, `${line}\n`)
-  const err = (line: string) => nodeFs.writeSync(2, `ascend-docker-hook ${mode}: ${line}\n`)
+  const files = nodeFs()
+  const out = (line: string) => files.writeSync(1, `${line}\n`)
+  const err = (line: string) => files.writeSync(2, `ascend-docker-hook ${mode}: ${line}\n`)
   if (args.includes("--help")) {
     out(INSTALL_USAGE)
     return 0
@@ -583,7 +584,7 @@ export const runInstaller = (mode: "install" | "uninstall", args: ReadonlyArray<
   }
   const dryRun = flags.has("--dry-run")
   const judgePodmanSpec = (): { readonly file: string; readonly ours: boolean } | undefined => {
-    const host = hostFiles(SyncFileSystem.make(nodeFs))
+    const host = hostFiles(SyncFileSystem.make(files))
     const file = `${options.root === "/" ? "" : options.root.replace(/\/+$/, "")}/etc/cdi/ascend.com-npu.json`
     if (!host.exists(file)) return undefined
     const { generatedSpec } = require("./Cdi.ts") as typeof import("./Cdi.ts")
@@ -620,12 +621,12 @@ export const runInstaller = (mode: "install" | "uninstall", args: ReadonlyArray<
       // already there that differs (edited, or from other devices) is first copied to a backup.
       const { generatedSpec, runCdi } = require("./Cdi.ts") as typeof import("./Cdi.ts")
       const generateArgs = ["generate", "--dev-root", flags.one("--dev-root") ?? "/dev"]
-      const host = hostFiles(SyncFileSystem.make(nodeFs))
+      const host = hostFiles(SyncFileSystem.make(files))
       const made = generatedSpec(generateArgs.slice(1), host)
       if (typeof made === "object" && host.exists(made.output) && host.readText(made.output) !== made.text) {
         const backup = Effect.runSync(freshBackupName(host.fs, made.output, options.now))
-        nodeFs.copyFileSync(made.output, backup, nodeFs.constants.COPYFILE_EXCL)
-        nodeFs.chmodSync(backup, 0o600)
+        files.copyFileSync(made.output, backup, files.constants.COPYFILE_EXCL)
+        files.chmodSync(backup, 0o600)
         out(`podman: ${made.output} differs from what cdi generate makes now: kept as ${backup}`)
       }
       if (runCdi(generateArgs) !== 0)
@@ -644,7 +645,7 @@ export const runInstaller = (mode: "install" | "uninstall", args: ReadonlyArray<
       )
     else if (dryRun) out(`podman: would remove ${file} (what cdi generate makes on this host)`)
     else {
-      nodeFs.rmSync(file)
+      files.rmSync(file)
       out(`podman: removed ${file} (what cdi generate makes on this host)`)
     }
   }

@@ -1,3 +1,4 @@
+import { nodeFs } from "./NodeFs.ts"
 /** One run of the hook, as the optional run log records it. */
 export interface RunRecord {
   readonly id?: string | undefined
@@ -44,7 +45,7 @@ const STALE_LOCK_MS = 10_000
  * STALE_LOCK_MS. Logging never fails the container: an error is returned, not thrown.
  */
 export const appendRunLog = (file: string, line: string, maxBytes = RUN_LOG_MAX_BYTES): string | undefined => {
-  const fs = process.getBuiltinModule("node:fs")
+  const fs = nodeFs()
   const path = process.getBuiltinModule("node:path")
   const { O_WRONLY, O_APPEND, O_CREAT, O_NOFOLLOW } = fs.constants
   const open = () => fs.openSync(file, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW, 0o640)

@@ -4,6 +4,7 @@ import * as FileSystem from "effect/FileSystem"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as PlatformError from "effect/PlatformError"
+import { nodeFs } from "./NodeFs.ts"
 import { readAllocWith } from "./readAlloc.ts"
 
 /**
@@ -187,6 +188,4 @@ export const make = (fs: typeof NodeFs): FileSystem.FileSystem => {
 }
 
 /** The layer; node:fs is loaded when the layer is built, not when this module is. */
-export const layer: Layer.Layer<FileSystem.FileSystem> = Layer.sync(FileSystem.FileSystem, () =>
-  make(process.getBuiltinModule("node:fs"))
-)
+export const layer: Layer.Layer<FileSystem.FileSystem> = Layer.sync(FileSystem.FileSystem, () => make(nodeFs()))

@@ -1,3 +1,4 @@
+import { nodeFs } from "./NodeFs.ts"
 /**
  * What the kernel would refuse: the file must be executable by us on a mount that allows exec (access
  * X_OK), and be an ELF binary or a `#!` script whose interpreter is executable (otherwise ENOEXEC). Node
@@ -5,7 +6,7 @@
  * the foreseeable failures into an error instead. ENOMEM or ETXTBSY are beyond a check.
  */
 export const preflight = (file: string): void => {
-  const fs = process.getBuiltinModule("node:fs")
+  const fs = nodeFs()
   fs.accessSync(file, fs.constants.X_OK)
   const head = new Uint8Array(256)
   const fd = fs.openSync(file, "r")
