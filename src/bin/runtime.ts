@@ -86,7 +86,7 @@ const main = (): number => {
   const env = process.env
   const runc = findRunc(env)
   // node:fs only where a command needs it: the pass-through of the binary never loads it.
-  const fs = () => nodeFs()
+  const fs = nodeFs
   if (runc === undefined) {
     fs().writeSync(2, errorLine("cannot find runc (set ASCEND_DOCKER_RUNTIME_RUNC)", PROGRAM))
     return 1

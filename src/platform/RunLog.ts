@@ -1,4 +1,5 @@
 import { nodeFs } from "./NodeFs.ts"
+
 /** One run of the hook, as the optional run log records it. */
 export interface RunRecord {
   readonly id?: string | undefined

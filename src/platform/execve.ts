@@ -1,4 +1,5 @@
 import { nodeFs } from "./NodeFs.ts"
+
 /**
  * What the kernel would refuse: the file must be executable by us on a mount that allows exec (access
  * X_OK), and be an ELF binary or a `#!` script whose interpreter is executable (otherwise ENOEXEC). Node
