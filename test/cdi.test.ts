@@ -3,6 +3,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Ajv } from "ajv"
+import * as Effect from "effect/Effect"
 import { buildCdiSpec, listCdiDevices, minimumCdiVersion, runCdi } from "../src/commands/Cdi.ts"
 import { hostFiles } from "../src/commands/HostFiles.ts"
 import * as MemoryFileSystem from "../src/platform/MemoryFileSystem.ts"
@@ -234,6 +235,29 @@ describe("cdi generate on a MemoryFileSystem tree", () => {
       ["/usr/local/Ascend/driver/lib64"]
     )
     assert.deepStrictEqual(runCdiList(host), ["ascend.com/npu=0", "ascend.com/npu=3", "ascend.com/npu=all"])
+  })
+
+  it("a spec already there that differs is kept as a backup (0600) first; the same one is just rewritten", () => {
+    const fsm = MemoryFileSystem.make({
+      "/dev/davinci0": MemoryFileSystem.charDevice(240, 0),
+      "/etc/ascend-docker-runtime.d/base.list": MemoryFileSystem.file("")
+    })
+    const host = hostFiles(fsm)
+    const spec = "/etc/cdi/ascend.com-npu.json"
+    const backups = () => host.namesIn("/etc/cdi").filter((n) => n.includes(".ascend-backup-"))
+    assert.strictEqual(runCdi(["generate"], host), 0)
+    const made = host.readText(spec)
+    assert.strictEqual(runCdi(["generate"], host), 0)
+    assert.deepStrictEqual(backups(), [], "the same spec again: nothing to keep")
+    const edited = made.replace('"containerEdits"', '"annotations": {"mine": "yes"}, "containerEdits"')
+    fsm.writeFileString(spec, edited).pipe(Effect.runSync)
+    assert.strictEqual(runCdi(["generate"], host), 0)
+    assert.strictEqual(host.readText(spec), made)
+    const [backup] = backups()
+    assert.isDefined(backup)
+    assert.strictEqual(host.readText(`/etc/cdi/${backup}`), edited, "the edited spec, byte for byte")
+    assert.strictEqual(host.stat(`/etc/cdi/${backup}`).mode & 0o777, 0o600)
+    assert.deepStrictEqual(runCdiList(host), ["ascend.com/npu=0", "ascend.com/npu=all"], "a backup is no spec")
   })
 })
 

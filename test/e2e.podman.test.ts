@@ -199,7 +199,7 @@ describe.runIf(canRun)("install --runtime podman with a 2023 CLI sets up CDI", (
     // install again: the edited spec is kept as a backup before the spec is made anew.
     const again = inView([BINARY, "install", "--runtime", "podman", "--dev-root", `${dir}/dev`])
     const backup =
-      /differs from what cdi generate makes now: kept as (\/etc\/cdi\/ascend\.com-npu\.json\.ascend-backup-\S+)/.exec(
+      /kept the previous \/etc\/cdi\/ascend\.com-npu\.json, which differs, as (\/etc\/cdi\/ascend\.com-npu\.json\.ascend-backup-\S+)/.exec(
         again
       )?.[1]
     assert.isDefined(backup, again)

@@ -15,6 +15,7 @@ import { MountResolver, type ResolvedMounts } from "../services/MountResolver.ts
 import { DRIVER_LIB_DIRS, npuEdits } from "../wrapper/ContainerEdits.ts"
 import { type Flag, flagHelp, parseFlags } from "./Flags.ts"
 import { type HostFiles, hostFiles } from "./HostFiles.ts"
+import { freshBackupName } from "./install/Files.ts"
 
 const GENERATE_FLAGS: ReadonlyArray<Flag> = [
   { name: "--dev-root", value: "DIR", help: "where the device nodes are (default /dev)" },
@@ -185,11 +186,25 @@ const generate = (args: ReadonlyArray<string>, host: HostFiles): number => {
     fs.writeSync(1, text)
     return 0
   }
+  // A spec already there that differs (edited by hand, or made for other devices) is kept as a backup
+  // (no group or other access, like install's) before the new one replaces it.
+  let kept: string | undefined
   try {
+    if (host.exists(output) && host.readText(output) !== text) {
+      kept = Effect.runSync(
+        Effect.gen(function* () {
+          const name = yield* freshBackupName(host.fs, output, new Date())
+          yield* host.fs.writeFile(name, host.readBytes(output), { flag: "wx", mode: 0o600 })
+          yield* host.fs.chmod(name, 0o600)
+          return name
+        })
+      )
+    }
     host.writeAtomic(output, text, 0o644)
   } catch (e) {
     return err(`cannot write ${output}: ${(e as Error).message}`)
   }
+  if (kept !== undefined) fs.writeSync(1, `kept the previous ${output}, which differs, as ${kept}\n`)
   fs.writeSync(
     1,
     `wrote ${output}: cdiVersion ${spec.cdiVersion}, ${spec.kind}=${spec.devices.map((d) => d.name).join(",")}, ` +

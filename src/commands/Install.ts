@@ -617,19 +617,10 @@ export const runInstaller = (mode: "install" | "uninstall", args: ReadonlyArray<
   if (mode === "install" && options.runtimes.includes("podman") && protocol === "2023") {
     if (dryRun) out("podman: would generate the CDI spec (ascend-docker-hook cdi generate) after the files")
     else {
-      // Podman's route with a 2023 CLI: the CDI spec, made from the mount lists just installed. A spec
-      // already there that differs (edited, or from other devices) is first copied to a backup.
-      const { generatedSpec, runCdi } = require("./Cdi.ts") as typeof import("./Cdi.ts")
-      const generateArgs = ["generate", "--dev-root", flags.one("--dev-root") ?? "/dev"]
-      const host = hostFiles(SyncFileSystem.make(files))
-      const made = generatedSpec(generateArgs.slice(1), host)
-      if (typeof made === "object" && host.exists(made.output) && host.readText(made.output) !== made.text) {
-        const backup = Effect.runSync(freshBackupName(host.fs, made.output, options.now))
-        files.copyFileSync(made.output, backup, files.constants.COPYFILE_EXCL)
-        files.chmodSync(backup, 0o600)
-        out(`podman: ${made.output} differs from what cdi generate makes now: kept as ${backup}`)
-      }
-      if (runCdi(generateArgs) !== 0)
+      // Podman's route with a 2023 CLI: the CDI spec, made from the mount lists just installed (a spec
+      // already there that differs is kept as a backup by cdi generate itself).
+      const { runCdi } = require("./Cdi.ts") as typeof import("./Cdi.ts")
+      if (runCdi(["generate", "--dev-root", flags.one("--dev-root") ?? "/dev"]) !== 0)
         out(
           "podman: no CDI spec yet (see above); run ascend-docker-hook cdi generate once the NPUs and driver are in place"
         )
