@@ -130,7 +130,7 @@ const KIND = /^[A-Za-z0-9][A-Za-z0-9.-]*\/[A-Za-z0-9][A-Za-z0-9_.-]*$/
 
 /**
  * The spec `cdi generate` makes with `args` on this host, as the text it writes, and where it goes; or the
- * one-line reason it cannot. Nothing is written. Install's Podman route and uninstall use it too.
+ * one-line reason it cannot. Nothing is written. uninstall uses it to tell a spec it may remove.
  */
 export const generatedSpec = (
   args: ReadonlyArray<string>,

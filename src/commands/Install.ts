@@ -583,13 +583,14 @@ export const runInstaller = (mode: "install" | "uninstall", args: ReadonlyArray<
     now: new Date()
   }
   const dryRun = flags.has("--dry-run")
+  /** How install makes Podman's spec, and uninstall checks one: cdi generate's defaults, this dev root. */
+  const podmanGenerate = ["generate", "--dev-root", flags.one("--dev-root") ?? "/dev"]
   const judgePodmanSpec = (): { readonly file: string; readonly ours: boolean } | undefined => {
     const host = hostFiles(SyncFileSystem.make(files))
     const file = `${options.root === "/" ? "" : options.root.replace(/\/+$/, "")}/etc/cdi/ascend.com-npu.json`
     if (!host.exists(file)) return undefined
     const { generatedSpec } = require("./Cdi.ts") as typeof import("./Cdi.ts")
-    const made =
-      options.root === "/" ? generatedSpec(["--dev-root", flags.one("--dev-root") ?? "/dev"], host) : undefined
+    const made = options.root === "/" ? generatedSpec(podmanGenerate.slice(1), host) : undefined
     return { file, ours: typeof made === "object" && made.output === file && host.readText(file) === made.text }
   }
   // uninstall: the spec install made for Podman's CDI route (a file of cdi generate's, not in the plan) is
@@ -620,7 +621,7 @@ export const runInstaller = (mode: "install" | "uninstall", args: ReadonlyArray<
       // Podman's route with a 2023 CLI: the CDI spec, made from the mount lists just installed (a spec
       // already there that differs is kept as a backup by cdi generate itself).
       const { runCdi } = require("./Cdi.ts") as typeof import("./Cdi.ts")
-      if (runCdi(["generate", "--dev-root", flags.one("--dev-root") ?? "/dev"]) !== 0)
+      if (runCdi(podmanGenerate) !== 0)
         out(
           "podman: no CDI spec yet (see above); run ascend-docker-hook cdi generate once the NPUs and driver are in place"
         )
