@@ -82,7 +82,13 @@ describe("cdi generate", () => {
       }
     ])
     assert.strictEqual(fs.statSync(out).mode & 0o777, 0o644)
-    assert.deepStrictEqual(fs.readdirSync(path.dirname(out)), ["ascend.com-npu.json"], "no temp file left")
+    assert.deepStrictEqual(
+      fs.readdirSync(path.dirname(out)).sort(),
+      [".ascend.com-npu.json.ascend-generated", "ascend.com-npu.json"],
+      "no temp file left; the digest of what was written beside it, under a name no engine loads"
+    )
+    const sha = execFileSync("sha256sum", [out], { encoding: "utf8" }).split(" ")[0]
+    assert.strictEqual(fs.readFileSync(`${path.dirname(out)}/.ascend.com-npu.json.ascend-generated`, "utf8"), `${sha}\n`)
   })
 
   it("only the control devices that exist; --kind; --dry-run prints and writes nothing", () => {
@@ -262,3 +268,58 @@ describe("cdi generate on a MemoryFileSystem tree", () => {
 })
 
 const runCdiList = (host: ReturnType<typeof hostFiles>) => listCdiDevices(["/etc/cdi"], host).names
+
+describe("cdi generate --refresh (what the refresh unit runs)", () => {
+  const specIn = (dir: string) => path.join(dir, "run-cdi/ascend.com-npu.json")
+  const refresh = (dir: string) => generateFor(dir, "--output", specIn(dir), "--refresh")
+  const backups = (dir: string) => fs.readdirSync(path.join(dir, "run-cdi")).filter((n) => n.includes("ascend-backup"))
+
+  it("an unchanged host leaves the spec untouched: same inode, same mtime, one line saying so", () => {
+    const dir = cdiHost(2)
+    assert.strictEqual(refresh(dir).status, 0)
+    const before = fs.statSync(specIn(dir))
+    const r = refresh(dir)
+    assert.strictEqual(r.status, 0, r.stderr)
+    assert.match(r.stdout, /^unchanged .*ascend.com-npu.json: cdiVersion 0.5.0, ascend.com\/npu=0,1,all/)
+    assert.strictEqual(r.stdout.trim().split("\n").length, 1, "one line per run")
+    const after = fs.statSync(specIn(dir))
+    assert.strictEqual(after.ino, before.ino)
+    assert.strictEqual(after.mtimeMs, before.mtimeMs)
+  })
+
+  it("a removed NPU rewrites the spec this tool wrote, with no backup; an edited one is kept first", () => {
+    const dir = cdiHost(3)
+    assert.strictEqual(refresh(dir).status, 0)
+    fs.rmSync(path.join(dir, "dev/davinci1"))
+    const r = refresh(dir)
+    assert.strictEqual(r.status, 0, r.stderr)
+    assert.match(r.stdout, /^wrote .*: cdiVersion 0.5.0, ascend.com\/npu=0,2,all/)
+    assert.deepStrictEqual(backups(dir), [], "a stale spec of ours is no admin's file")
+    const edited = `${fs.readFileSync(specIn(dir), "utf8")} `
+    fs.writeFileSync(specIn(dir), edited)
+    fs.rmSync(path.join(dir, "dev/davinci2"))
+    const again = refresh(dir)
+    assert.match(again.stdout, /ascend.com\/npu=0,all,.*; kept the previous .*, which differs, as \S+ascend-backup-/)
+    const [backup] = backups(dir)
+    assert.strictEqual(fs.readFileSync(path.join(dir, "run-cdi", backup!), "utf8"), edited)
+  })
+
+  it("no NPU left: the spec this tool wrote is removed (an edited one stays); without --refresh it is an error", () => {
+    const dir = cdiHost(1)
+    assert.strictEqual(refresh(dir).status, 0)
+    fs.rmSync(path.join(dir, "dev/davinci0"))
+    assert.strictEqual(generateFor(dir, "--output", specIn(dir)).status, 1, "plain generate refuses a host without NPUs")
+    assert.isTrue(fs.existsSync(specIn(dir)))
+    const r = refresh(dir)
+    assert.strictEqual(r.status, 0, r.stderr)
+    assert.match(r.stdout, /no NPU device nodes .*; removed .*ascend.com-npu.json/)
+    assert.deepStrictEqual(fs.readdirSync(path.join(dir, "run-cdi")), [], "spec and digest gone")
+
+    const other = cdiHost(1)
+    assert.strictEqual(refresh(other).status, 0)
+    fs.appendFileSync(specIn(other), " ")
+    fs.rmSync(path.join(other, "dev/davinci0"))
+    assert.match(refresh(other).stdout, /kept .*, edited since it was written/)
+    assert.isTrue(fs.existsSync(specIn(other)))
+  })
+})
