@@ -88,7 +88,10 @@ describe("cdi generate", () => {
       "no temp file left; the digest of what was written beside it, under a name no engine loads"
     )
     const sha = execFileSync("sha256sum", [out], { encoding: "utf8" }).split(" ")[0]
-    assert.strictEqual(fs.readFileSync(`${path.dirname(out)}/.ascend.com-npu.json.ascend-generated`, "utf8"), `${sha}\n`)
+    assert.strictEqual(
+      fs.readFileSync(`${path.dirname(out)}/.ascend.com-npu.json.ascend-generated`, "utf8"),
+      `${sha}\n`
+    )
   })
 
   it("only the control devices that exist; --kind; --dry-run prints and writes nothing", () => {
@@ -308,7 +311,11 @@ describe("cdi generate --refresh (what the refresh unit runs)", () => {
     const dir = cdiHost(1)
     assert.strictEqual(refresh(dir).status, 0)
     fs.rmSync(path.join(dir, "dev/davinci0"))
-    assert.strictEqual(generateFor(dir, "--output", specIn(dir)).status, 1, "plain generate refuses a host without NPUs")
+    assert.strictEqual(
+      generateFor(dir, "--output", specIn(dir)).status,
+      1,
+      "plain generate refuses a host without NPUs"
+    )
     assert.isTrue(fs.existsSync(specIn(dir)))
     const r = refresh(dir)
     assert.strictEqual(r.status, 0, r.stderr)
