@@ -317,6 +317,9 @@ describe("cdi generate --refresh (what the refresh unit runs)", () => {
       "plain generate refuses a host without NPUs"
     )
     assert.isTrue(fs.existsSync(specIn(dir)))
+    const dry = generateFor(dir, "--output", specIn(dir), "--refresh", "--dry-run")
+    assert.match(dry.stdout, /; would remove .*ascend.com-npu.json/)
+    assert.isTrue(fs.existsSync(specIn(dir)), "a dry run removes nothing")
     const r = refresh(dir)
     assert.strictEqual(r.status, 0, r.stderr)
     assert.match(r.stdout, /no NPU device nodes .*; removed .*ascend.com-npu.json/)

@@ -138,11 +138,15 @@ interface Generated {
   readonly refresh: boolean
 }
 
+interface NoNpu {
+  readonly none: string
+  readonly output: string
+  readonly refresh: boolean
+  readonly dryRun: boolean
+}
+
 /** What `cdi generate` would do: write a spec, find no NPU to describe, or refuse (a one-line reason). */
-const specFor = (
-  args: ReadonlyArray<string>,
-  host: HostFiles
-): Generated | { readonly none: string; readonly output: string; readonly refresh: boolean } | string => {
+const specFor = (args: ReadonlyArray<string>, host: HostFiles): Generated | NoNpu | string => {
   const path = process.getBuiltinModule("node:path")
   const flags = parseFlags(args, GENERATE_FLAGS)
   if (typeof flags === "string") return flags
@@ -176,9 +180,11 @@ const specFor = (
   const exit = Effect.runSyncExit(program.pipe(Effect.provide(layer)))
   if (Exit.isFailure(exit)) return NodePlatform.failureMessage(exit.cause)
   const refresh = flags.has("--refresh")
-  if (exit.value === undefined) return { none: `no NPU device nodes (davinciN) under ${devRoot}`, output, refresh }
+  const dryRun = flags.has("--dry-run")
+  if (exit.value === undefined)
+    return { none: `no NPU device nodes (davinciN) under ${devRoot}`, output, refresh, dryRun }
   const spec = exit.value
-  return { text: `${JSON.stringify(spec, null, 2)}\n`, output, spec, dryRun: flags.has("--dry-run"), refresh }
+  return { text: `${JSON.stringify(spec, null, 2)}\n`, output, spec, dryRun, refresh }
 }
 
 /**
@@ -228,9 +234,10 @@ const summary = (spec: CdiSpec): string =>
   `${spec.containerEdits.env === undefined ? "" : `, ${spec.containerEdits.env.join(" ")}`}`
 
 /** With --refresh and no NPU left: the spec goes if it is the one generate wrote; an edited one stays. */
-const removeStale = (host: HostFiles, made: { none: string; output: string }): string => {
+const removeStale = (host: HostFiles, made: NoNpu): string => {
   if (!host.exists(made.output)) return `${made.none}; no spec at ${made.output}`
   if (!isLastWritten(host, made.output)) return `${made.none}; kept ${made.output}, edited since it was written`
+  if (made.dryRun) return `${made.none}; would remove ${made.output}`
   Effect.runSync(host.fs.remove(made.output))
   Effect.runSync(host.fs.remove(generatedRecord(made.output), { force: true }))
   return `${made.none}; removed ${made.output}`
