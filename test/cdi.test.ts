@@ -5,6 +5,7 @@ import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Ajv } from "ajv"
 import * as Effect from "effect/Effect"
 import { buildCdiSpec, listCdiDevices, minimumCdiVersion, runCdi } from "../src/commands/Cdi.ts"
+import { specDrift } from "../src/commands/CdiDrift.ts"
 import { hostFiles } from "../src/commands/HostFiles.ts"
 import * as MemoryFileSystem from "../src/platform/MemoryFileSystem.ts"
 import { BINARY, cleanup, ROOT, scratch } from "./support/fixtures.ts"
@@ -331,5 +332,31 @@ describe("cdi generate --refresh (what the refresh unit runs)", () => {
     fs.rmSync(path.join(other, "dev/davinci0"))
     assert.match(refresh(other).stdout, /kept .*, edited since it was written/)
     assert.isTrue(fs.existsSync(specIn(other)))
+  })
+})
+
+describe("a CDI spec gone stale: how it differs from what generate writes now", () => {
+  it("one line per device, node, mount and env entry that differs, naming which way; none when current", () => {
+    const dir = cdiHost(3)
+    const out = path.join(dir, "cdi/ascend.com-npu.json")
+    assert.strictEqual(generateFor(dir, "--output", out).status, 0)
+    const onDisk = JSON.parse(fs.readFileSync(out, "utf8"))
+    const now = () => JSON.parse(generateFor(dir, "--dry-run").stdout)
+    assert.deepStrictEqual(specDrift(onDisk, now()), [], "a current spec")
+    assert.deepStrictEqual(
+      specDrift(JSON.parse(JSON.stringify(onDisk, null, 7)), now()),
+      [],
+      "formatting is no difference"
+    )
+    fs.rmSync(path.join(dir, "dev/davinci2"))
+    fs.rmSync(path.join(dir, "dev/hisi_hdc"))
+    execFileSync("mknod", [path.join(dir, "dev/davinci5"), "c", "1", "3"])
+    fs.writeFileSync(path.join(dir, "conf/base.list"), `${dir}/driver/lib64\n`)
+    assert.deepStrictEqual(specDrift(onDisk, now()), [
+      "device ascend.com/npu=2: in the spec, no longer on the host",
+      "device ascend.com/npu=5: on the host, not in the spec",
+      `shared device /dev/hisi_hdc (host ${dir}/dev/hisi_hdc): in the spec, no longer on the host`,
+      `driver mount ${dir}/driver/version.info: in the spec, no longer on the host`
+    ])
   })
 })
