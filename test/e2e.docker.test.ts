@@ -84,7 +84,7 @@ const suite = (gen: EngineGeneration) => () => {
         path.join(dir, "containerd-state")
       ],
       path.join(dir, "containerd.log"),
-      { PATH, ...env }
+      { PATH, ASCEND_DOCKER_RUNTIME_DEV_ROOT: path.join(dir, "dev"), ...env }
     )
     for (let i = 0; i < 200 && !fs.existsSync(containerdSock()); i++) await new Promise((r) => setTimeout(r, 100))
     assert.isTrue(
@@ -116,7 +116,7 @@ const suite = (gen: EngineGeneration) => () => {
         "--storage-driver=vfs"
       ],
       path.join(dir, "dockerd.log"),
-      { PATH, ...env }
+      { PATH, ASCEND_DOCKER_RUNTIME_DEV_ROOT: path.join(dir, "dev"), ...env }
     )
     for (let i = 0; i < 300; i++) {
       if (fs.existsSync(sock()) && docker("version").status === 0) return
@@ -158,6 +158,21 @@ const suite = (gen: EngineGeneration) => () => {
     return { ...r, id, rootfs }
   }
 
+  /** Stand-in device nodes (the NPUs' majors and minors) under the scratch dir; its path. */
+  const standInNodes = () => {
+    const dev = path.join(dir, "dev")
+    fs.mkdirSync(dev, { recursive: true })
+    for (const [name, major, minor] of NODES)
+      if (!fs.existsSync(path.join(dev, name)))
+        execFileSync("mknod", ["-m", "0660", path.join(dev, name), "c", String(major), String(minor)])
+    return dev
+  }
+  /** The LD_LIBRARY_PATH the CDI edits give (the driver's lib dirs that exist), as LOOK prints it. */
+  const LD = "LD=/usr/local/Ascend/driver/lib64/common:/usr/local/Ascend/driver/lib64/driver"
+  /** What a container shows of its NPU setup: /dev, the driver's version, whether the driver is writable, the env. */
+  const LOOK =
+    "ls /dev; cat /usr/local/Ascend/driver/version.info; touch /usr/local/Ascend/driver/lib64/x 2>/dev/null && echo WRITABLE || echo READ-ONLY; echo LD=$LD_LIBRARY_PATH; echo MOUNTS=$(busybox grep -c ' /usr/local/Ascend/driver/lib64 ' /proc/mounts)"
+
   beforeAll(async () => {
     dir = scratch()
     host = await privateHost(dir)
@@ -174,6 +189,9 @@ const suite = (gen: EngineGeneration) => () => {
     ])
     const out = inHost([BINARY, "install", "--runtime", "docker"])
     assert.match(out, /update +\/etc\/docker\/daemon.json/)
+    // Stand-in NPUs (the wrapper finds them through ASCEND_DOCKER_RUNTIME_DEV_ROOT in the daemons' env) and
+    // the static CDI spec for them in /etc/cdi, as an admin makes it.
+    inHost([BINARY, "cdi", "generate", "--dev-root", standInNodes()])
     await start()
     const imported = docker("import", rootfsTar(path.join(dir, "image")), IMAGE)
     assert.strictEqual(imported.status, 0, imported.stderr)
@@ -262,24 +280,8 @@ const suite = (gen: EngineGeneration) => () => {
     await restart()
   }, 120_000)
 
-  /** Stand-in device nodes (the NPUs' majors and minors) under the scratch dir; its path. */
-  const standInNodes = () => {
-    const dev = path.join(dir, "dev")
-    fs.mkdirSync(dev, { recursive: true })
-    for (const [name, major, minor] of NODES)
-      if (!fs.existsSync(path.join(dev, name)))
-        execFileSync("mknod", ["-m", "0660", path.join(dev, name), "c", String(major), String(minor)])
-    return dev
-  }
-  /** The LD_LIBRARY_PATH the CDI edits give (the driver's lib dirs that exist), as LOOK prints it. */
-  const LD = "LD=/usr/local/Ascend/driver/lib64/common:/usr/local/Ascend/driver/lib64/driver"
-  /** What a container shows of its NPU setup: /dev, the driver's version, whether the driver is writable, the env. */
-  const LOOK =
-    "ls /dev; cat /usr/local/Ascend/driver/version.info; touch /usr/local/Ascend/driver/lib64/x 2>/dev/null && echo WRITABLE || echo READ-ONLY; echo LD=$LD_LIBRARY_PATH; echo MOUNTS=$(busybox grep -c ' /usr/local/Ascend/driver/lib64 ' /proc/mounts)"
-
   it("the wrapper in cdi mode: the container gets its device nodes and read-only driver paths, no hook", async () => {
-    const dev = standInNodes()
-    await restart({ ASCEND_DOCKER_RUNTIME_MODE: "cdi", ASCEND_DOCKER_RUNTIME_DEV_ROOT: dev })
+    await restart({ ASCEND_DOCKER_RUNTIME_MODE: "cdi" })
     const r = run(["--runtime", "ascend", "-e", "ASCEND_VISIBLE_DEVICES=1"], LOOK)
     await restart()
     assert.strictEqual(r.status, 0, r.stderr)
@@ -293,12 +295,32 @@ const suite = (gen: EngineGeneration) => () => {
     assert.isUndefined(record(), "no hook, no CLI")
   }, 120_000)
 
+  it("install --runtime docker --mode cdi (runtime.conf, no daemon restart): the wrapper's CDI edits for the env, no hook", () => {
+    inHost([BINARY, "install", "--runtime", "docker", "--mode", "cdi"])
+    try {
+      const r = run(["--runtime", "ascend", "-e", "ASCEND_VISIBLE_DEVICES=1"], LOOK)
+      assert.strictEqual(r.status, 0, r.stderr)
+      const seen = r.stdout.split("\n")
+      assert.include(seen, "davinci1")
+      assert.notInclude(seen, "davinci0")
+      for (const shared of ["davinci_manager", "devmm_svm", "hisi_hdc"]) assert.include(seen, shared)
+      assert.include(seen, "READ-ONLY")
+      assert.include(seen, LD, r.stdout)
+      assert.include(seen, "MOUNTS=1", r.stdout)
+      assert.isUndefined(record(), "no hook, no CLI")
+      if (gen.cdi) {
+        const engine = run(["--device", "ascend.com/npu=1"], LOOK)
+        assert.strictEqual(engine.stdout, r.stdout, "Docker 28's own CDI route gives the same container")
+      }
+    } finally {
+      inHost([BINARY, "install", "--runtime", "docker", "--mode", "hook"])
+    }
+  }, 120_000)
+
   if (gen.cdi) {
     it("Docker's own CDI: --device ascend.com/npu=1 and =all from cdi generate's spec, no runtime of ours", () => {
       const info = docker("info", "--format", "{{json .CDISpecDirs}}")
       assert.strictEqual(info.stdout.trim(), '["/etc/cdi","/var/run/cdi"]', "CDI on by default, in its default dirs")
-      const dev = standInNodes()
-      inHost([BINARY, "cdi", "generate", "--dev-root", dev])
       const one = run(["--device", "ascend.com/npu=1"], LOOK)
       assert.strictEqual(one.status, 0, one.stderr)
       const seen = one.stdout.split("\n")
@@ -333,8 +355,6 @@ const suite = (gen: EngineGeneration) => () => {
     }, 120_000)
   } else {
     it("dockerd 20.10 has no CDI: --device ascend.com/npu=1 is refused, the wrapper is the route there", () => {
-      const dev = standInNodes()
-      inHost([BINARY, "cdi", "generate", "--dev-root", dev])
       const r = run(["--device", "ascend.com/npu=1"])
       assert.notStrictEqual(r.status, 0, r.stdout)
       assert.match(r.stderr, /ascend\.com\/npu=1/)
