@@ -60,6 +60,11 @@ Acquire::Languages "none";
 Acquire::Check-Valid-Until "false";
 APT::Sandbox::User "root";
 EOF
+# A proxy the machine's apt goes through is the one thing of its configuration carried over.
+http_proxy_apt="" https_proxy_apt=""
+eval "$(apt-config shell http_proxy_apt Acquire::http::Proxy https_proxy_apt Acquire::https::Proxy)"
+[ -z "$http_proxy_apt" ] || echo "Acquire::http::Proxy \"$http_proxy_apt\";" >>"$work/apt.conf"
+[ -z "$https_proxy_apt" ] || echo "Acquire::https::Proxy \"$https_proxy_apt\";" >>"$work/apt.conf"
 export APT_CONFIG="$work/apt.conf"
 
 echo "fetch-sid-engines: sid from $mirror"
