@@ -243,7 +243,7 @@ describe("the bytes install and uninstall write", () => {
     for (const [name, steps] of Object.entries(SCENARIOS)) now[name] = replay(steps, source)
     if (process.env.INSTALL_BYTES_RECORD === "1") {
       fs.mkdirSync(path.dirname(FIXTURE), { recursive: true })
-      fs.writeFileSync(FIXTURE, `${JSON.stringify(now, null, 1)}\n`)
+      fs.writeFileSync(FIXTURE, `${JSON.stringify(now, null, 2)}\n`)
     }
     const recorded = JSON.parse(fs.readFileSync(FIXTURE, "utf8")) as Record<string, unknown>
     assert.deepStrictEqual(Object.keys(now), Object.keys(recorded))
