@@ -17,7 +17,7 @@ import { parseRuntimeConf, RUNTIME_CONF, type RuntimeConfKey } from "../wrapper/
 import { listCdiDevices } from "./Cdi.ts"
 import { type Flag, flagHelp, parseFlags } from "./Flags.ts"
 import { type HostFiles, type HostStat, hostFiles } from "./HostFiles.ts"
-import { CONTAINERD_DROP_IN, canonical, importedFiles } from "./install/Containerd.ts"
+import { CONTAINERD_DROP_IN, canonical, importedFiles } from "./install/ContainerdToml.ts"
 
 const DOCTOR_FLAGS: ReadonlyArray<Flag> = [
   { name: "--root", value: "DIR", help: "check the tree rooted at DIR instead of / (default /)" },
