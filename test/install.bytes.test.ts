@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process"
+import { execFileSync, spawnSync } from "node:child_process"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -17,6 +17,8 @@ type Step =
   | { readonly put: string; readonly text: string; readonly mode?: number; readonly gid?: number }
   | { readonly link: string; readonly target: string }
   | { readonly copyOfSource: string; readonly flipByte: number }
+  | { readonly device: string }
+  | { readonly chmod: string; readonly mode: number }
 
 const ALL = ["--runtime", "docker", "--runtime", "containerd", "--runtime", "crio", "--runtime", "podman"]
 const DAEMON = `{
@@ -161,8 +163,55 @@ const SCENARIOS: Record<string, ReadonlyArray<Step>> = {
   ]
 }
 
+const DEV = ["davinci0", "davinci3", "davinci_manager_docker", "devmm_svm", "hisi_hdc"]
+const CDI_SPEC = JSON.stringify({
+  cdiVersion: "0.6.0",
+  kind: "ascend.com/npu",
+  devices: [0, 1, 2, 3, 4].map((n) => ({ name: `${n}`, containerEdits: { env: [`N=${n}`] } }))
+})
+/** Trees for doctor alone: devices, lists good and bad, settings, engines set up and broken. */
+const DOCTOR_SCENARIOS: Record<string, ReadonlyArray<Step>> = {
+  "doctor: devices, lists, settings, CDI, hooks.d for a 2023 CLI": [
+    ...DEV.map((n) => ({ device: `/dev/${n}` })),
+    { put: "/usr/local/Ascend/driver/lib64/libx.so", text: "" },
+    { link: "/usr/local/Ascend/driver/current", target: "lib64" },
+    { put: "/usr/local/bin/ascend-docker-cli", text: "cli\0allow-link\0", mode: 0o755 },
+    { run: ["install", "--runtime", "crio", "--cli-protocol", "2021", "--unprivileged-env", "ignore"] },
+    {
+      put: "/etc/ascend-docker-runtime.d/base.list",
+      text: "/usr/local/Ascend/driver/lib64\n/usr/local/Ascend/driver/current\n/missing/path\n"
+    },
+    { put: "/etc/ascend-docker-runtime.d/other.list", text: "relative/path\n" },
+    { put: "/etc/ascend-docker-runtime.d/wide.list", text: "/usr/local\n", mode: 0o666 },
+    { put: "/etc/cdi/ascend.json", text: CDI_SPEC },
+    { run: ["install", "--runtime", "podman", "--cli-protocol", "2021"] },
+    { put: "/etc/ascend-docker-runtime.d/runtime.conf", text: "# Written by ascend-docker-hook install\nBAD LINE\n" },
+    { run: ["install", "--runtime", "crio"] }
+  ],
+  "doctor: engines broken": [
+    { put: "/etc/docker/daemon.json", text: '{"runtimes":{"ascend":{"path":"/nowhere/runtime"}}}' },
+    { put: "/etc/containerd/config.toml", text: CONFIG_V2 },
+    { run: ["install", "--runtime", "containerd"] },
+    {
+      put: "/etc/containerd/config.toml",
+      text: CONFIG_V2.replace(
+        "version = 2\n",
+        'version = 2\nimports = ["/etc/containerd/conf.d/99-ascend.toml"]\n'
+      ).replace("pause:3.8", "pause:3.9")
+    },
+    { run: ["install", "--runtime", "crio", "--cli-protocol", "2023", "--mode", "cdi"] },
+    { put: "/etc/docker/daemon.json", text: "{ broken" },
+    { put: "/etc/containerd/config.toml", text: "version = 2\n[[broken" },
+    { put: "/etc/containers/oci/hooks.d/ascend-docker-hook.json", text: "not json" },
+    { run: ["install", "--runtime", "crio"] },
+    { chmod: "/etc/ascend-docker-runtime.d", mode: 0o777 },
+    { run: ["install", "--runtime", "crio"] }
+  ]
+}
+
 const SOURCE = path.join(ROOT, "dist/ascend-docker-hook")
 const FIXTURE = path.join(ROOT, "test/fixtures/install-bytes.json")
+const DOCTOR_FIXTURE = path.join(ROOT, "test/fixtures/doctor-json.json")
 const digest = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex").slice(0, 16)
 const placeholders = (s: string, root: string) =>
   s
@@ -202,7 +251,14 @@ afterAll(() => {
   for (const r of roots) cleanup(r)
 })
 
-const replay = (steps: ReadonlyArray<Step>, source: Buffer) => {
+/** What doctor says of the tree: its --json, run as the tests of doctor run it. */
+const doctorOf = (root: string) => {
+  const args = ["doctor", "--json", "--root", root, "--cli", "/usr/local/bin/ascend-docker-cli"]
+  const r = spawnSync(NODE, [HOOK, ...args], { encoding: "utf8", env: {} })
+  return { status: r.status, json: JSON.parse(placeholders(r.stdout, root)) as unknown }
+}
+
+const replay = (steps: ReadonlyArray<Step>, source: Buffer, doctor = false) => {
   const root = scratch()
   roots.push(root)
   const record: Array<unknown> = []
@@ -216,6 +272,10 @@ const replay = (steps: ReadonlyArray<Step>, source: Buffer) => {
     } else if ("link" in step) {
       fs.mkdirSync(path.dirname(path.join(root, step.link)), { recursive: true })
       fs.symlinkSync(step.target, path.join(root, step.link))
+    } else if ("chmod" in step) fs.chmodSync(path.join(root, step.chmod), step.mode)
+    else if ("device" in step) {
+      fs.mkdirSync(path.dirname(path.join(root, step.device)), { recursive: true })
+      execFileSync("mknod", [path.join(root, step.device), "c", "1", "3"])
     } else if ("copyOfSource" in step) {
       const copy = Buffer.from(source)
       const at = step.flipByte < 0 ? copy.length + step.flipByte : step.flipByte
@@ -224,6 +284,10 @@ const replay = (steps: ReadonlyArray<Step>, source: Buffer) => {
       fs.writeFileSync(path.join(root, step.copyOfSource), copy, { mode: 0o755 })
     } else {
       const r = spawnSync(NODE, [HOOK, ...step.run, "--root", root], { encoding: "utf8", env: {} })
+      if (doctor) {
+        record.push({ run: step.run.join(" "), doctor: doctorOf(root) })
+        continue
+      }
       record.push({
         run: step.run.join(" "),
         status: r.status,
@@ -246,6 +310,17 @@ describe("the bytes install and uninstall write", () => {
       fs.writeFileSync(FIXTURE, `${JSON.stringify(now, null, 2)}\n`)
     }
     const recorded = JSON.parse(fs.readFileSync(FIXTURE, "utf8")) as Record<string, unknown>
+    assert.deepStrictEqual(Object.keys(now), Object.keys(recorded))
+    for (const name of Object.keys(recorded)) assert.deepStrictEqual(now[name], recorded[name], name)
+  }, 120_000)
+
+  it("and what doctor --json says after each step is as recorded before doctor was reshaped (issue 26)", () => {
+    const source = fs.readFileSync(SOURCE)
+    const now: Record<string, unknown> = {}
+    for (const [name, steps] of Object.entries({ ...SCENARIOS, ...DOCTOR_SCENARIOS }))
+      now[name] = replay(steps, source, true)
+    if (process.env.INSTALL_BYTES_RECORD === "1") fs.writeFileSync(DOCTOR_FIXTURE, `${JSON.stringify(now, null, 2)}\n`)
+    const recorded = JSON.parse(fs.readFileSync(DOCTOR_FIXTURE, "utf8")) as Record<string, unknown>
     assert.deepStrictEqual(Object.keys(now), Object.keys(recorded))
     for (const name of Object.keys(recorded)) assert.deepStrictEqual(now[name], recorded[name], name)
   }, 120_000)
