@@ -9,7 +9,6 @@ import { type Flag, flagHelp, parseFlags } from "./Flags.ts"
 import { hostFiles } from "./HostFiles.ts"
 import { apply } from "./install/Apply.ts"
 import { binaryInstall, binaryUninstall, SELF_MARK } from "./install/Binary.ts"
-import { containerd } from "./install/Containerd.ts"
 import {
   type Changes,
   type Options,
@@ -18,11 +17,8 @@ import {
   RUNTIMES,
   type RuntimeName
 } from "./install/Core.ts"
-import { crio } from "./install/Crio.ts"
-import { docker } from "./install/Docker.ts"
-import type { Engine } from "./install/Engine.ts"
+import { ENGINES } from "./install/Engine.ts"
 import { type Change, current, type InstallError, orFail } from "./install/Files.ts"
-import { podman } from "./install/Podman.ts"
 import {
   baseListInstall,
   baseListUninstall,
@@ -32,12 +28,10 @@ import {
 } from "./install/Settings.ts"
 
 export { type Options, RUNTIMES, type RuntimeName } from "./install/Core.ts"
+export { ENGINES } from "./install/Engine.ts"
 export { hooksdJson } from "./install/Hooksd.ts"
 export { BASE_LIST, defaultBaseList } from "./install/Settings.ts"
 export { SELF_MARK }
-
-/** Each engine's unit, by the name --runtime takes. */
-export const ENGINES: Readonly<Record<RuntimeName, Engine>> = { docker, containerd, crio, podman }
 
 const FLAGS: ReadonlyArray<Flag> = [
   { name: "--runtime", value: "NAME", oneOf: RUNTIMES, repeat: true, help: "register with this engine" },

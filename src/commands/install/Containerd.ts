@@ -1,4 +1,5 @@
 import * as Effect from "effect/Effect"
+import { CONTAINERD_CHECKS } from "../doctor/Containerd.ts"
 import { hostFiles } from "../HostFiles.ts"
 import {
   addImport,
@@ -149,4 +150,10 @@ const uninstall = (ctx: PlanContext): Changes =>
   })
 
 /** containerd, standalone or inside k3s / RKE2. */
-export const containerd: Engine = { name: "containerd", install, uninstall, restart: "containerd" }
+export const containerd: Engine = {
+  name: "containerd",
+  install,
+  uninstall,
+  checks: CONTAINERD_CHECKS,
+  restart: "containerd"
+}

@@ -1,5 +1,6 @@
 import * as Effect from "effect/Effect"
 import { parse as parseToml, stringify as stringifyToml } from "smol-toml"
+import { crioHooksd } from "../doctor/Hooksd.ts"
 import { type Changes, ownInstall, ownUninstall, type PlanContext, startsWithHeader } from "./Core.ts"
 import { RUNTIME_NAME } from "./Docker.ts"
 import type { Engine } from "./Engine.ts"
@@ -103,4 +104,4 @@ const uninstall = (ctx: PlanContext): Changes =>
   })
 
 /** CRI-O: the ascend handler's drop-in, and the hooks.d hook with a 2021 CLI. */
-export const crio: Engine = { name: "crio", install, uninstall, restart: "crio" }
+export const crio: Engine = { name: "crio", install, uninstall, checks: [crioHooksd], restart: "crio" }

@@ -1,6 +1,7 @@
 import * as Effect from "effect/Effect"
 import { jsonSyntaxError } from "../../schemas/Json.ts"
 import { removeMember, setMember, valueAt } from "../../wrapper/JsonSplice.ts"
+import { DOCKER_CHECKS } from "../doctor/Docker.ts"
 import {
   attempt,
   type Edit,
@@ -115,5 +116,6 @@ export const docker: Engine = {
       return yield* editInstall(ctx, daemonJson(ctx))
     }),
   uninstall: (ctx) => editUninstall(ctx, daemonJson(ctx)),
+  checks: DOCKER_CHECKS,
   restart: "dockerd"
 }

@@ -79,19 +79,23 @@ const inChunks = (
     paths[0]!
   )
 
+/** A Buffer over the same memory (Buffer.from of a Uint8Array would copy it). */
+const view = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)
+
 /** Whether the file `now` has `needle` in it: in memory when read, else streamed chunk by chunk. */
 export const fileIncludes = (
   fs: FileSystem.FileSystem,
   now: Current,
   needle: string
 ): Effect.Effect<boolean, InstallError> => {
-  if (now.kind !== "large") return Effect.succeed(now.kind === "file" && Buffer.from(now.bytes).includes(needle))
+  if (now.kind !== "large") return Effect.succeed(now.kind === "file" && view(now.bytes).includes(needle))
   let found = false
+  // The last bytes of the chunk before, so a needle across two chunks is found too.
   let tail = Buffer.alloc(0)
   const scan = inChunks(fs, [now.path], ([chunk]) => {
-    const window = Buffer.concat([tail, chunk!])
-    found = window.includes(needle)
-    tail = window.subarray(Math.max(0, window.length - needle.length + 1))
+    const here = view(chunk!)
+    found = here.includes(needle) || Buffer.concat([tail, here.subarray(0, needle.length - 1)]).includes(needle)
+    tail = Buffer.from(here.subarray(Math.max(0, here.length - needle.length + 1)))
     return !found
   })
   return Effect.map(scan, () => found)
@@ -106,7 +110,7 @@ export const sameBytes = (
   if (a.size !== b.size) return Effect.succeed(false)
   let same = true
   const compare = inChunks(fs, [a.path, b.path], ([x, y]) => {
-    same = Buffer.from(x!).equals(y!)
+    same = view(x!).equals(view(y!))
     return same
   })
   return Effect.map(compare, () => same)

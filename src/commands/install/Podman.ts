@@ -1,3 +1,4 @@
+import { podmanHooksd } from "../doctor/Hooksd.ts"
 import { fail, ownInstall, ownUninstall } from "./Core.ts"
 import type { Engine } from "./Engine.ts"
 import { hooksdFile, hooksdJson, PODMAN_HOOKS_D } from "./Hooksd.ts"
@@ -23,5 +24,6 @@ export const podman: Engine = {
     return ownInstall(ctx, hooksdFile(PODMAN_HOOKS_D, "podman", "podman: no hooks.d hook with a 2023 CLI"), undefined)
   },
   uninstall: (ctx) => ownUninstall(ctx, hooksdFile(PODMAN_HOOKS_D, "podman")),
+  checks: [podmanHooksd],
   restart: undefined
 }
