@@ -32,26 +32,24 @@ const makeDirs = (fs: FileSystem.FileSystem, dir: string): Effect.Effect<Readonl
 const syncPath = (fs: FileSystem.FileSystem, p: string) =>
   Effect.scoped(Effect.flatMap(fs.open(p), (f) => f.sync)).pipe(Effect.ignore)
 
-/** Writes `content` at `path` (a temporary of ours) with the mode and owner asked, synced. */
+/**
+ * Writes `content` at `path` (a temporary of ours) with the mode and owner asked, synced. A `copyFrom`
+ * (the binary) is copied by the kernel (copy_file_range), never held in memory.
+ */
 const writeFile = (
   fs: FileSystem.FileSystem,
   path: string,
-  content: Uint8Array,
+  content: Uint8Array | { readonly copyFrom: string },
   owner: { readonly mode: number; readonly uid: number; readonly gid: number }
 ) =>
   Effect.gen(function* () {
     yield* fs.remove(path, { force: true }).pipe(Effect.ignore)
-    yield* orFail(fs.writeFile(path, content, { mode: owner.mode }), path)
-    yield* writeOwner(fs, path, owner)
-  })
-
-/** Gives `path` the mode and owner asked, and syncs it. */
-const writeOwner = (
-  fs: FileSystem.FileSystem,
-  path: string,
-  owner: { readonly mode: number; readonly uid: number; readonly gid: number }
-) =>
-  Effect.gen(function* () {
+    yield* orFail(
+      content instanceof Uint8Array
+        ? fs.writeFile(path, content, { mode: owner.mode })
+        : fs.copyFile(content.copyFrom, path),
+      path
+    )
     yield* orFail(fs.chmod(path, owner.mode), path)
     const info = yield* orFail(fs.stat(path), path)
     const uid = Option.getOrElse(info.uid, () => -1)
@@ -66,20 +64,7 @@ const stage = (fs: FileSystem.FileSystem, c: Change) =>
       yield* fs.remove(temp(c.path, "new"), { force: true }).pipe(Effect.ignore)
       yield* orFail(fs.symlink(c.link, temp(c.path, "new")), c.path)
     } else if ("content" in c) yield* writeFile(fs, temp(c.path, "new"), c.content, c)
-    else if ("copyFrom" in c) yield* copyFile(fs, c.copyFrom, temp(c.path, "new"), c)
-  })
-
-/** Copies `from` to `path` (a temporary of ours) by the kernel's copy, never through memory; then as writeFile. */
-const copyFile = (
-  fs: FileSystem.FileSystem,
-  from: string,
-  path: string,
-  owner: { readonly mode: number; readonly uid: number; readonly gid: number }
-) =>
-  Effect.gen(function* () {
-    yield* fs.remove(path, { force: true }).pipe(Effect.ignore)
-    yield* orFail(fs.copyFile(from, path), path)
-    yield* writeOwner(fs, path, owner)
+    else if ("copyFrom" in c) yield* writeFile(fs, temp(c.path, "new"), c, c)
   })
 
 /** Puts back what was at `path` before (its bytes, mode and owner; its link; or nothing). */

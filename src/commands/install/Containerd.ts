@@ -36,7 +36,7 @@ import {
   startsWithHeader
 } from "./Core.ts"
 import type { Engine } from "./Engine.ts"
-import { type Current, current, ownerLike, textOf } from "./Files.ts"
+import { type Change, type Current, current, ownerLike, textOf } from "./Files.ts"
 
 /**
  * containerd: a standalone one gets a drop-in of ours holding the runtime (over a copy of the CRI section in
@@ -116,13 +116,23 @@ const dropInFile = (main: Current): Own => ({
   fresh: ownerLike(main, 0o644)
 })
 
+/**
+ * The k3s / RKE2 templates' changes (by `each`), and the standalone config.toml as it is: undefined when
+ * there is only a k3s / RKE2 (nothing is made for a containerd that is not there).
+ */
+const survey = (ctx: PlanContext, each: (t: Edit) => Changes) =>
+  Effect.gen(function* () {
+    const changes: Array<Change> = []
+    const rancher = yield* templates(ctx)
+    for (const t of rancher) changes.push(...(yield* each(t)))
+    const main = yield* mainConfig(ctx)
+    return { changes, main: rancher.length > 0 && main.kind === "missing" ? undefined : main }
+  })
+
 const install = (ctx: PlanContext): Changes =>
   Effect.gen(function* () {
-    const changes = []
-    const rancher = yield* templates(ctx)
-    for (const t of rancher) changes.push(...(yield* editInstall(ctx, t)))
-    const main = yield* mainConfig(ctx)
-    if (rancher.length > 0 && main.kind === "missing") return changes
+    const { changes, main } = yield* survey(ctx, (t) => editInstall(ctx, t))
+    if (main === undefined) return changes
     const { version, inEffect, found } = yield* sections(ctx, main)
     for (const s of found) {
       const foreign = foreignRuntime(s.cri, ctx.runtimePath)
@@ -130,22 +140,17 @@ const install = (ctx: PlanContext): Changes =>
         return yield* fail(`${s.file}: runtimes.ascend runs ${foreign}, not ours${FORCE_HINT}`)
     }
     const ours = dropIn(version, inEffect, ctx.runtimePath, ctx.o.makeDefault)
-    changes.push(...(yield* ownInstall(ctx, dropInFile(main), ours)))
-    changes.push(...(yield* editInstall(ctx, importEntry)))
+    changes.push(...(yield* ownInstall(ctx, dropInFile(main), ours)), ...(yield* editInstall(ctx, importEntry)))
     return changes
   })
 
 const uninstall = (ctx: PlanContext): Changes =>
   Effect.gen(function* () {
-    const changes = []
-    const rancher = yield* templates(ctx)
-    for (const t of rancher) changes.push(...(yield* editUninstall(ctx, t)))
-    const main = yield* mainConfig(ctx)
-    if (rancher.length > 0 && main.kind === "missing") return changes
+    const { changes, main } = yield* survey(ctx, (t) => editUninstall(ctx, t))
+    if (main === undefined) return changes
     // Parsed as install parses it, so a config install would refuse is refused here too.
     yield* sections(ctx, main)
-    changes.push(...(yield* ownUninstall(ctx, dropInFile(main))))
-    changes.push(...(yield* editUninstall(ctx, importEntry)))
+    changes.push(...(yield* ownUninstall(ctx, dropInFile(main))), ...(yield* editUninstall(ctx, importEntry)))
     return changes
   })
 
