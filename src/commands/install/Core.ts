@@ -20,9 +20,12 @@ import {
  * Units return their changes as values; nothing here writes.
  */
 
+/** The engines install knows, as --runtime names them (and in the order doctor reports them). */
 export const RUNTIMES = ["docker", "containerd", "crio", "podman"] as const
+/** One of RUNTIMES. */
 export type RuntimeName = (typeof RUNTIMES)[number]
 
+/** What install or uninstall is asked to do, from its command line (or a caller such as a node setup). */
 export interface Options {
   readonly mode: "install" | "uninstall"
   readonly runtimes: ReadonlyArray<RuntimeName>
@@ -63,9 +66,12 @@ export type Changes = Effect.Effect<ReadonlyArray<Change>, InstallError>
 /** An owner and mode for a file install creates. */
 export type Owner = { readonly mode: number; readonly uid: number; readonly gid: number }
 
+/** A new file of root's that everyone may read: the configs install creates where the engine made none. */
 export const ROOT_OWNED: Owner = { mode: 0o644, uid: 0, gid: 0 }
+/** The end of every "not ours" refusal: how to go ahead anyway. */
 export const FORCE_HINT = "; --force replaces it, keeping a backup"
 
+/** Stops the plan with one line for stderr. */
 export const fail = (message: string) => Effect.fail(new InstallError(message))
 
 /** A pure step that may throw its one line: as an Effect. */

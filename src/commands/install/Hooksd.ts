@@ -6,7 +6,9 @@ import { type Own, ROOT_OWNED } from "./Core.ts"
  * with the unprivileged-env policy as args. A file wholly ours, told from the admin's by its exact bytes.
  */
 
+/** Where CRI-O reads hooks.d files by default. */
 export const CRIO_HOOKS_D = "/usr/share/containers/oci/hooks.d/ascend-docker-hook.json"
+/** Where Podman reads hooks.d files by default (the admin's directory, which overrides CRI-O's). */
 export const PODMAN_HOOKS_D = "/etc/containers/oci/hooks.d/ascend-docker-hook.json"
 
 /** The OCI hooks.d file CRI-O and Podman read: schema 1.0.0, every container, prestart. */
