@@ -234,4 +234,63 @@ target(
   "2.0x"
 )
 console.log("(hook under runc, time added vs the Go seed's: npm run bench:runc)")
+
+// The admin commands on a private --root tree, as the binary runs them (issue 26: an edge board or a pod
+// with a memory limit must be able to install): peak RSS of install (the ~112 MB binary copied), install
+// again (compared with the one in place), doctor, cdi generate and uninstall (told ours by its mark), each
+// in that order on a fresh tree per round; medians. Figures only.
+const adminRounds = Math.min(runs, 5)
+const adminRows = ["install", "install again", "doctor", "cdi generate", "uninstall"].map((name) => ({
+  name,
+  samples: []
+}))
+const ENGINE_FLAGS = ["--runtime", "docker", "--runtime", "containerd", "--runtime", "crio", "--runtime", "podman"]
+let devices = true
+for (let round = 0; round < adminRounds; round++) {
+  const tree = path.join(work, `admin-root-${round}`)
+  const conf = path.join(tree, "etc/ascend-docker-runtime.d")
+  fs.mkdirSync(path.join(tree, "etc/docker"), { recursive: true, mode: 0o755 })
+  fs.mkdirSync(path.join(tree, "dev"), { recursive: true, mode: 0o755 })
+  fs.writeFileSync(path.join(tree, "etc/docker/daemon.json"), '{ "log-driver": "json-file" }\n')
+  for (const n of ["davinci0", "davinci1", "davinci_manager", "devmm_svm", "hisi_hdc"])
+    devices &&= spawnSync("mknod", [path.join(tree, "dev", n), "c", "1", "3"]).status === 0
+  const commands = [
+    ["install", ...ENGINE_FLAGS, "--root", tree],
+    ["install", ...ENGINE_FLAGS, "--root", tree],
+    ["doctor", "--root", tree],
+    [
+      "cdi",
+      "generate",
+      "--dev-root",
+      path.join(tree, "dev"),
+      "--config-dir",
+      conf,
+      "--output",
+      path.join(tree, "etc/cdi/npu.json")
+    ],
+    ["uninstall", ...ENGINE_FLAGS, "--root", tree]
+  ]
+  commands.forEach((args, i) => {
+    if (args[0] === "cdi" && !devices) return
+    const out = execFileSync(measure, ["1", empty, binary, ...args], { encoding: "utf8" })
+    const [ns, kb, status] = out.trim().split(" ").map(Number)
+    // doctor exits 1 on a tree with no CLI or driver; the others must succeed.
+    if (status !== 0 && !(args[0] === "doctor" && status === 1)) throw new Error(`${args.join(" ")} exited ${status}`)
+    adminRows[i].samples.push({ ms: ns / 1e6, mib: kb / 1024 })
+  })
+}
+console.log(
+  `\nAdmin commands (the binary, on a private --root tree), ${adminRounds} rounds each; target: peak RSS under 64 MiB`
+)
+console.log(`${pad("command", 44)} ${lpad("median ms", 10)} ${lpad("RSS MiB", 8)} ${lpad("max RSS", 8)}`)
+for (const row of adminRows) {
+  if (row.samples.length === 0) {
+    console.log(`${pad(row.name, 44)} left out: mknod failed (not root?), no device nodes for it`)
+    continue
+  }
+  const mib = row.samples.map((x) => x.mib)
+  console.log(
+    `${pad(row.name, 44)} ${lpad(median(row.samples.map((x) => x.ms)).toFixed(1), 10)} ${lpad(median(mib).toFixed(1), 8)} ${lpad(Math.max(...mib).toFixed(1), 8)}`
+  )
+}
 if (!checks.binary.ok || !checks.bundle.ok) process.exitCode = 1

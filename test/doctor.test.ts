@@ -2,8 +2,15 @@ import { execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import { diagnose } from "../src/commands/Doctor.ts"
+import { CHECKS, diagnose } from "../src/commands/Doctor.ts"
+import { cdi } from "../src/commands/doctor/Cdi.ts"
+import { type DoctorCheck, doctorContext } from "../src/commands/doctor/Check.ts"
+import { containerdRuntime } from "../src/commands/doctor/Containerd.ts"
+import { npus, sharedDevices } from "../src/commands/doctor/Devices.ts"
+import { dockerRuntime } from "../src/commands/doctor/Docker.ts"
+import { podmanHooksd } from "../src/commands/doctor/Hooksd.ts"
 import { hostFiles } from "../src/commands/HostFiles.ts"
+import { hooksdJson } from "../src/commands/Install.ts"
 import * as MemoryFileSystem from "../src/platform/MemoryFileSystem.ts"
 import { BINARY, cleanup, recordingCli, scratch } from "./support/fixtures.ts"
 
@@ -405,5 +412,98 @@ describe("doctor on a MemoryFileSystem tree", () => {
     assert.match(by("path:base.list:1")!.message, /inside it, .*lib x.so has characters the CLI refuses/)
     assert.strictEqual(by("runtime-conf")?.status, "fail", "a runtime.conf others may write")
     assert.match(by("runtime-conf")!.message, /writable by group or others \(mode 0666\)/)
+  })
+})
+
+// Each check is a value that runs alone against a tree (issue 26): the context it is given is the only host.
+describe("one check at a time, on a MemoryFileSystem tree", () => {
+  const OPTIONS = {
+    root: "/",
+    configDir: "/etc/ascend-docker-runtime.d",
+    cliPath: "/usr/local/bin/ascend-docker-cli",
+    devRoot: "/dev"
+  }
+  const run = (check: DoctorCheck, tree: Record<string, MemoryFileSystem.MemoryNode>) =>
+    check.run(doctorContext(OPTIONS, hostFiles(MemoryFileSystem.make(tree))))
+
+  it("docker: an ascend runtime naming a program that is not there fails, with the install that fixes it", () => {
+    const daemon = MemoryFileSystem.file('{"runtimes":{"ascend":{"path":"/usr/local/bin/ascend-docker-runtime"}}}')
+    assert.deepStrictEqual(run(dockerRuntime, { "/etc/docker/daemon.json": daemon }), [
+      {
+        id: "docker",
+        status: "fail",
+        message: "docker: runtime ascend points at /usr/local/bin/ascend-docker-runtime, which does not exist",
+        fix: "ascend-docker-hook install --runtime docker"
+      }
+    ])
+    const there = run(dockerRuntime, {
+      "/etc/docker/daemon.json": daemon,
+      "/usr/local/bin/ascend-docker-runtime": MemoryFileSystem.symlink("ascend-docker-hook"),
+      "/usr/local/bin/ascend-docker-hook": MemoryFileSystem.file("", { mode: 0o755 })
+    })
+    assert.deepStrictEqual(
+      there.map((c) => [c.status, c.message]),
+      [["ok", "docker: runtime ascend -> /usr/local/bin/ascend-docker-runtime"]]
+    )
+    assert.deepStrictEqual(run(dockerRuntime, {}), [], "no daemon.json: nothing to say")
+  })
+
+  it("devices: the manager node may come as davinci_manager_docker; a missing devmm_svm fails", () => {
+    const lines = run(sharedDevices, {
+      "/dev/davinci_manager_docker": MemoryFileSystem.charDevice(235, 0),
+      "/dev/hisi_hdc": MemoryFileSystem.charDevice(236, 0),
+      "/dev/devmm_svm": MemoryFileSystem.file("")
+    })
+    assert.deepStrictEqual(
+      lines.map((c) => `${c.id} ${c.status}`),
+      ["device:davinci_manager ok", "device:devmm_svm fail", "device:hisi_hdc ok"]
+    )
+    assert.deepStrictEqual(
+      run(npus, {
+        "/dev/davinci1": MemoryFileSystem.charDevice(240, 1),
+        "/dev/davinci0": MemoryFileSystem.charDevice(240, 0)
+      }).map((c) => c.message),
+      ["2 NPU device nodes under /dev (davinci0, davinci1)"]
+    )
+  })
+
+  it("containerd: a config.toml edited since install, hidden by the drop-in's copy of the CRI section, warns", () => {
+    const config = (image: string) =>
+      `version = 2\nimports = ["/etc/containerd/conf.d/99-ascend.toml"]\n[plugins."io.containerd.grpc.v1.cri"]\n  sandbox_image = "${image}"\n`
+    const dropIn = MemoryFileSystem.file(
+      '# Written by ascend-docker-hook install\nversion = 2\n[plugins."io.containerd.grpc.v1.cri"]\n  sandbox_image = "p:1"\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.ascend]\n  runtime_type = "io.containerd.runc.v2"\n'
+    )
+    const ids = (image: string) =>
+      run(containerdRuntime, {
+        "/etc/containerd/config.toml": MemoryFileSystem.file(config(image)),
+        "/etc/containerd/conf.d/99-ascend.toml": dropIn
+      }).map((c) => `${c.id} ${c.status}`)
+    assert.deepStrictEqual(ids("p:1"), ["containerd ok"])
+    assert.deepStrictEqual(ids("p:2"), ["containerd ok", "containerd-drop-in warn"])
+  })
+
+  it("hooks.d: a Podman hook speaking the 2021 protocol beside a 2023 CLI fails, and says to use CDI", () => {
+    const lines = run(podmanHooksd, {
+      "/usr/local/bin/ascend-docker-cli": MemoryFileSystem.file("\x7fELF allow-link", { mode: 0o755 }),
+      "/usr/local/bin/ascend-docker-hook": MemoryFileSystem.file("", { mode: 0o755 }),
+      "/etc/containers/oci/hooks.d/ascend-docker-hook.json": MemoryFileSystem.file(
+        hooksdJson("/usr/local/bin/ascend-docker-hook")
+      )
+    })
+    assert.deepStrictEqual(
+      lines.map((c) => `${c.id} ${c.status}`),
+      ["podman-protocol fail", "podman ok"]
+    )
+  })
+
+  it("diagnose runs the list it is given, in order; the full list is every check doctor has", () => {
+    const tree = { "/dev/davinci0": MemoryFileSystem.charDevice(240, 0) }
+    const host = hostFiles(MemoryFileSystem.make(tree))
+    assert.deepStrictEqual(
+      diagnose(OPTIONS, host, [npus, cdi]).map((c) => c.id),
+      ["npus", "cdi"]
+    )
+    assert.includeMembers([...CHECKS], [npus, cdi, dockerRuntime, containerdRuntime, podmanHooksd, sharedDevices])
+    assert.strictEqual(new Set(CHECKS.map((c) => c.name)).size, CHECKS.length, "each check named once")
   })
 })

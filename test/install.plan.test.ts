@@ -4,6 +4,7 @@ import type * as FileSystem from "effect/FileSystem"
 import * as PlatformError from "effect/PlatformError"
 import { type Options, plan, SELF_MARK } from "../src/commands/Install.ts"
 import { apply } from "../src/commands/install/Apply.ts"
+import { READ_WHOLE_BYTES } from "../src/commands/install/Files.ts"
 import * as MemoryFileSystem from "../src/platform/MemoryFileSystem.ts"
 import { dir, file, symlink } from "../src/platform/MemoryFileSystem.ts"
 
@@ -216,6 +217,103 @@ monitor_cgroup = "pod"
         s["/usr/share/containers/oci/hooks.d/ascend-docker-hook.json"],
         "no hooks.d hook with a 2023 CLI"
       )
+    })
+  )
+})
+
+// The real binary is ~112 MB: install must copy it through the apply core and tell ours from someone else's
+// streamed, never reading it whole (issue 26). Files over READ_WHOLE_BYTES stand for it here.
+describe("a binary too large to hold", () => {
+  const MiB = 1024 * 1024
+  /** `size` bytes of `fill`, with SELF_MARK (when asked) across the first 1 MiB chunk boundary. */
+  const big = (size: number, fill: number, mark: boolean) => {
+    const bytes = new Uint8Array(size).fill(fill)
+    if (mark) bytes.set(new TextEncoder().encode(SELF_MARK), MiB - 10)
+    return bytes
+  }
+  const SOURCE = "/build/ascend-docker-hook"
+  const HOOK = "/usr/local/bin/ascend-docker-hook"
+  /** `fs`, failing the test on any whole read of a file over READ_WHOLE_BYTES. */
+  const noWholeReads = (fs: FileSystem.FileSystem): Guarded => ({
+    ...fs,
+    unguarded: fs,
+    readFile: (p) =>
+      Effect.flatMap(fs.stat(p), (info) =>
+        Number(info.size) > READ_WHOLE_BYTES ? Effect.die(`${p} read whole`) : fs.readFile(p)
+      )
+  })
+  const streamed = (o: Partial<Options>) => options({ source: { path: SOURCE }, ...o })
+  /** What is at `p` now, read past the guard (the test's own look, not the installer's). */
+  const bytesAt = (fs: FileSystem.FileSystem, p: string) =>
+    Effect.map(fs.stat(p), () => Buffer.from(Effect.runSync((fs as Guarded).unguarded.readFile(p))))
+  type Guarded = FileSystem.FileSystem & { readonly unguarded: FileSystem.FileSystem }
+
+  it.effect("an older binary of ours (its mark across a chunk boundary) is replaced by a copy; again: unchanged", () =>
+    Effect.gen(function* () {
+      const source = big(5 * MiB, 1, true)
+      const fs = noWholeReads(
+        MemoryFileSystem.make({ [SOURCE]: file(source), [HOOK]: file(big(6 * MiB, 2, true), { mode: 0o755 }) })
+      )
+      const changes = yield* plan(fs, streamed({}))
+      const binary = changes.find((c) => c.path === HOOK)!
+      assert.strictEqual(binary.action, "update")
+      assert.isTrue("copyFrom" in binary && binary.copyFrom === SOURCE, "copied from the source, not held")
+      assert.isFalse(
+        changes.some((c) => c.path.includes(".ascend-backup-")),
+        "ours: no backup"
+      )
+      yield* apply(fs, changes)
+      assert.isTrue((yield* bytesAt(fs, HOOK)).equals(Buffer.from(source)))
+      assert.strictEqual(((yield* fs.stat(HOOK)).mode & 0o777).toString(8), "755")
+      const again = yield* plan(fs, streamed({}))
+      assert.strictEqual(again.find((c) => c.path === HOOK)!.action, "unchanged")
+    })
+  )
+
+  it.effect("one byte apart at the end, same size: not what install wants, so replaced", () =>
+    Effect.gen(function* () {
+      const source = big(5 * MiB, 1, true)
+      const near = Uint8Array.from(source)
+      near[near.length - 1] = 7
+      const fs = noWholeReads(MemoryFileSystem.make({ [SOURCE]: file(source), [HOOK]: file(near) }))
+      const changes = yield* plan(fs, streamed({}))
+      assert.strictEqual(changes.find((c) => c.path === HOOK)!.action, "update")
+    })
+  )
+
+  it.effect("someone else's: refused; with --force set aside by a copy; uninstall puts it back byte for byte", () =>
+    Effect.gen(function* () {
+      const theirs = big(5 * MiB, 3, false)
+      const fs = noWholeReads(
+        MemoryFileSystem.make({ [SOURCE]: file(big(5 * MiB, 1, true)), [HOOK]: file(theirs, { mode: 0o750, gid: 5 }) })
+      )
+      const refused = yield* Effect.flip(plan(fs, streamed({})))
+      assert.match(refused.message, /ascend-docker-hook is there and not ours \(a file we did not write\)/)
+      yield* Effect.flatMap(plan(fs, streamed({ force: true })), (changes) => apply(fs, changes))
+      const changes = yield* plan(fs, options({ mode: "uninstall" }))
+      const back = changes.find((c) => c.path === HOOK)!
+      assert.isTrue("copyFrom" in back && back.copyFrom.includes(".ascend-backup-"), "copied back from the backup")
+      yield* apply(fs, changes)
+      assert.isTrue((yield* bytesAt(fs, HOOK)).equals(Buffer.from(theirs)))
+      assert.deepStrictEqual(
+        (yield* fs.readDirectory("/usr/local/bin")).filter((n) => n.includes("backup")),
+        [],
+        "the backup restored is gone"
+      )
+    })
+  )
+
+  it.effect("a failure at any rename of the commit leaves the large binary there as it was", () =>
+    Effect.gen(function* () {
+      const old = big(6 * MiB, 2, true)
+      const make = () =>
+        noWholeReads(MemoryFileSystem.make({ [SOURCE]: file(big(5 * MiB, 1, true)), [HOOK]: file(old) }))
+      const changes = yield* plan(make(), streamed({ runtimes: ["docker"] }))
+      for (let n = 1; n <= 4; n++) {
+        const fs = make()
+        yield* Effect.flip(apply(failingRename(fs, n), changes))
+        assert.isTrue((yield* bytesAt(fs, HOOK)).equals(Buffer.from(old)), `rename ${n} failed`)
+      }
     })
   )
 })

@@ -32,16 +32,24 @@ const makeDirs = (fs: FileSystem.FileSystem, dir: string): Effect.Effect<Readonl
 const syncPath = (fs: FileSystem.FileSystem, p: string) =>
   Effect.scoped(Effect.flatMap(fs.open(p), (f) => f.sync)).pipe(Effect.ignore)
 
-/** Writes `content` at `path` (a temporary of ours) with the mode and owner asked, synced. */
+/**
+ * Writes `content` at `path` (a temporary of ours) with the mode and owner asked, synced. A `copyFrom`
+ * (the binary) is copied by the kernel (copy_file_range), never held in memory.
+ */
 const writeFile = (
   fs: FileSystem.FileSystem,
   path: string,
-  content: Uint8Array,
+  content: Uint8Array | { readonly copyFrom: string },
   owner: { readonly mode: number; readonly uid: number; readonly gid: number }
 ) =>
   Effect.gen(function* () {
     yield* fs.remove(path, { force: true }).pipe(Effect.ignore)
-    yield* orFail(fs.writeFile(path, content, { mode: owner.mode }), path)
+    yield* orFail(
+      content instanceof Uint8Array
+        ? fs.writeFile(path, content, { mode: owner.mode })
+        : fs.copyFile(content.copyFrom, path),
+      path
+    )
     yield* orFail(fs.chmod(path, owner.mode), path)
     const info = yield* orFail(fs.stat(path), path)
     const uid = Option.getOrElse(info.uid, () => -1)
@@ -56,6 +64,7 @@ const stage = (fs: FileSystem.FileSystem, c: Change) =>
       yield* fs.remove(temp(c.path, "new"), { force: true }).pipe(Effect.ignore)
       yield* orFail(fs.symlink(c.link, temp(c.path, "new")), c.path)
     } else if ("content" in c) yield* writeFile(fs, temp(c.path, "new"), c.content, c)
+    else if ("copyFrom" in c) yield* writeFile(fs, temp(c.path, "new"), c, c)
   })
 
 /** Puts back what was at `path` before (its bytes, mode and owner; its link; or nothing). */
@@ -105,10 +114,12 @@ export const apply = (fs: FileSystem.FileSystem, changes: ReadonlyArray<Change>)
     })
     yield* Effect.gen(function* () {
       for (const c of [...writes, ...removes]) {
-        if (c.action === "remove") {
+        // A file too large to hold (the binary) is set aside like a removed one, so undo can rename it back.
+        if (c.action === "remove" || before.get(c.path)?.kind === "large") {
           yield* orFail(fs.rename(c.path, temp(c.path, "old")), c.path)
           done.push({ path: c.path, removed: true })
-        } else {
+        }
+        if (c.action !== "remove") {
           yield* orFail(fs.rename(temp(c.path, "new"), c.path), c.path)
           done.push({ path: c.path, removed: false })
         }
@@ -116,7 +127,9 @@ export const apply = (fs: FileSystem.FileSystem, changes: ReadonlyArray<Change>)
     }).pipe(Effect.tapError(() => undo))
 
     // 3. Done: what was set aside goes; directories synced so the renames are on disk.
-    for (const c of removes) yield* fs.remove(temp(c.path, "old"), { force: true }).pipe(Effect.ignore)
+    for (const c of changes)
+      if (c.action === "remove" || before.get(c.path)?.kind === "large")
+        yield* fs.remove(temp(c.path, "old"), { force: true }).pipe(Effect.ignore)
     for (const d of new Set(changes.map((c) => dirOf(c.path)))) yield* syncPath(fs, d)
   })
 

@@ -1,46 +1,24 @@
+import * as Effect from "effect/Effect"
 import { parse as parseToml, stringify as stringifyToml } from "smol-toml"
-import { HOOK_ENV } from "../../HookConfig.ts"
+import { crioHooksd } from "../doctor/Hooksd.ts"
+import { type Changes, ownInstall, ownUninstall, type PlanContext, startsWithHeader } from "./Core.ts"
 import { RUNTIME_NAME } from "./Docker.ts"
+import type { Engine } from "./Engine.ts"
+import { current, ownerLike, textOf } from "./Files.ts"
+import { CRIO_HOOKS_D, hooksdFile, hooksdJson } from "./Hooksd.ts"
 
 /**
- * CRI-O and Podman. CRI-O gets the wrapper as a runtime handler (`ascend`, for a RuntimeClass) in a
- * drop-in of ours; with a 2021 CLI the hooks.d file (every container, prestart) is written too, for
- * containers run by CRI-O's default runtime (the wrapper does not add a hook a container already has). Podman reads
- * hooks.d only.
+ * CRI-O gets the wrapper as a runtime handler (`ascend`, for a RuntimeClass) in a drop-in of ours; with a
+ * 2021 CLI the hooks.d file (every container, prestart) is written too, for containers run by CRI-O's
+ * default runtime (the wrapper does not add a hook a container already has).
  */
 
 export const CRIO_CONFIG = "/etc/crio/crio.conf"
 export const CRIO_DROP_IN_DIR = "/etc/crio/crio.conf.d"
 export const CRIO_DROP_IN = `${CRIO_DROP_IN_DIR}/99-ascend.conf`
-export const CRIO_HOOKS_D = "/usr/share/containers/oci/hooks.d/ascend-docker-hook.json"
-export const PODMAN_HOOKS_D = "/etc/containers/oci/hooks.d/ascend-docker-hook.json"
 
 type Toml = Record<string, unknown>
 const isTable = (v: unknown): v is Toml => typeof v === "object" && v !== null && !Array.isArray(v)
-
-/** The OCI hooks.d file CRI-O and Podman read: schema 1.0.0, every container, prestart. */
-export const hooksdJson = (hookPath: string, extraArgs: ReadonlyArray<string> = []): string =>
-  `${JSON.stringify(
-    {
-      version: "1.0.0",
-      hook: { path: hookPath, args: ["ascend-docker-hook", ...extraArgs], env: HOOK_ENV },
-      when: { always: true },
-      stages: ["prestart"]
-    },
-    null,
-    2
-  )}\n`
-
-/** Whether a hooks.d file is one of ours (any prefix): a file we wrote, not the admin's. */
-export const isOurHooksd = (text: string): boolean => {
-  try {
-    const hook = (JSON.parse(text) as { hook?: { path?: unknown; args?: unknown } }).hook
-    const args = Array.isArray(hook?.args) ? hook.args.slice(1).map(String) : []
-    return typeof hook?.path === "string" && hooksdJson(hook.path, args) === text
-  } catch {
-    return false
-  }
-}
 
 /**
  * The monitor settings CRI-O's default runtime has in the admin's configs (crio.conf, then its drop-ins in
@@ -82,3 +60,48 @@ export const crioDropIn = (runtimePath: string, monitor: Toml, makeDefault: bool
       }
     }
   }).trimEnd()}\n`
+
+const dropInFile = (ctx: PlanContext) =>
+  Effect.map(current(ctx.fs, ctx.at(CRIO_CONFIG)), (main) => ({
+    main,
+    own: {
+      path: CRIO_DROP_IN,
+      isOurs: (text: string) => startsWithHeader(text),
+      why: "crio: runtime handler ascend (the wrapper)",
+      fresh: ownerLike(main, 0o644)
+    }
+  }))
+
+/** The admin's configs, crio.conf then its drop-ins in name order (ours left out), as CRI-O merges them. */
+const adminConfigs = (ctx: PlanContext, mainText: string | undefined) =>
+  Effect.gen(function* () {
+    const configs = [mainText ?? ""]
+    const names = yield* ctx.fs
+      .readDirectory(ctx.at(CRIO_DROP_IN_DIR))
+      .pipe(Effect.orElseSucceed(() => [] as Array<string>))
+    for (const n of [...names].sort())
+      if (n.endsWith(".conf") && `${CRIO_DROP_IN_DIR}/${n}` !== CRIO_DROP_IN)
+        configs.push(textOf(yield* current(ctx.fs, ctx.at(`${CRIO_DROP_IN_DIR}/${n}`))) ?? "")
+    return configs
+  })
+
+const install = (ctx: PlanContext): Changes =>
+  Effect.gen(function* () {
+    const hooks =
+      ctx.protocol === "2021"
+        ? yield* ownInstall(ctx, hooksdFile(CRIO_HOOKS_D, "crio"), hooksdJson(ctx.hookPath, ctx.gateArgs))
+        : []
+    const { main, own } = yield* dropInFile(ctx)
+    const monitor = monitorSettings(yield* adminConfigs(ctx, textOf(main)))
+    return [...hooks, ...(yield* ownInstall(ctx, own, crioDropIn(ctx.runtimePath, monitor, ctx.o.makeDefault)))]
+  })
+
+const uninstall = (ctx: PlanContext): Changes =>
+  Effect.gen(function* () {
+    const hooks = hooksdFile(CRIO_HOOKS_D, "crio", ctx.protocol === "2021" ? undefined : "crio: OCI hook")
+    const { own } = yield* dropInFile(ctx)
+    return [...(yield* ownUninstall(ctx, hooks)), ...(yield* ownUninstall(ctx, own))]
+  })
+
+/** CRI-O: the ascend handler's drop-in, and the hooks.d hook with a 2021 CLI. */
+export const crio: Engine = { name: "crio", install, uninstall, checks: [crioHooksd], restart: "crio" }

@@ -1,5 +1,19 @@
+import * as Effect from "effect/Effect"
 import { jsonSyntaxError } from "../../schemas/Json.ts"
 import { removeMember, setMember, valueAt } from "../../wrapper/JsonSplice.ts"
+import { DOCKER_CHECKS } from "../doctor/Docker.ts"
+import {
+  attempt,
+  type Edit,
+  editInstall,
+  editUninstall,
+  FORCE_HINT,
+  fail,
+  type PlanContext,
+  ROOT_OWNED
+} from "./Core.ts"
+import type { Engine } from "./Engine.ts"
+import { current, textOf } from "./Files.ts"
 
 /**
  * Docker's daemon.json: `runtimes.ascend` (and `default-runtime` when asked) spliced into the admin's text,
@@ -80,4 +94,28 @@ export const dockerUninstall = (text: string, before: string | undefined): strin
   }
   const left = JSON.parse(next) as Json
   return Object.keys(left).length === 0 && before === undefined ? undefined : next
+}
+
+const daemonJson = (ctx: PlanContext): Edit => ({
+  path: DAEMON_JSON,
+  why: "docker: runtimes.ascend",
+  installed: (makeDefault) => (text) => dockerInstall(text, ctx.runtimePath, makeDefault),
+  uninstalled: dockerUninstall,
+  fresh: ROOT_OWNED
+})
+
+/** Docker: runtimes.ascend in daemon.json; an `ascend` runtime of someone else's refused without --force. */
+export const docker: Engine = {
+  name: "docker",
+  install: (ctx) =>
+    Effect.gen(function* () {
+      const now = yield* current(ctx.fs, ctx.at(DAEMON_JSON))
+      const foreign = yield* attempt(() => foreignDockerEntry(textOf(now), ctx.runtimePath))
+      if (foreign !== undefined && !ctx.o.force)
+        return yield* fail(`${DAEMON_JSON}: runtimes.ascend runs ${foreign}, not ours${FORCE_HINT}`)
+      return yield* editInstall(ctx, daemonJson(ctx))
+    }),
+  uninstall: (ctx) => editUninstall(ctx, daemonJson(ctx)),
+  checks: DOCKER_CHECKS,
+  restart: "dockerd"
 }

@@ -17,10 +17,24 @@ export type Current =
       readonly uid: number
       readonly gid: number
     }
+  | {
+      readonly kind: "large"
+      readonly path: string
+      readonly size: number
+      readonly mode: number
+      readonly uid: number
+      readonly gid: number
+    }
   | { readonly kind: "link"; readonly target: string }
   | { readonly kind: "other"; readonly type: string }
 
-/** Reads what is at `path` (not following a final link). */
+/**
+ * Bytes of a file `current` reads whole. Every config file install edits is far below it; a larger file (the
+ * 112 MB binary, a backup of it) is a `large` one: sized, never read whole, compared and copied streamed.
+ */
+export const READ_WHOLE_BYTES = 4 * 1024 * 1024
+
+/** Reads what is at `path` (not following a final link); a file over READ_WHOLE_BYTES only by its size. */
 export const current = (fs: FileSystem.FileSystem, path: string): Effect.Effect<Current, InstallError> =>
   Effect.gen(function* () {
     const info = yield* Effect.option(fs.lstat(path))
@@ -28,16 +42,79 @@ export const current = (fs: FileSystem.FileSystem, path: string): Effect.Effect<
     const i = info.value
     if (i.type === "SymbolicLink") return { kind: "link", target: yield* orFail(fs.readLink(path), path) } as const
     if (i.type !== "File") return { kind: "other", type: i.type } as const
-    const bytes = yield* orFail(fs.readFile(path), path)
-    return {
-      kind: "file",
-      bytes,
-      text: new TextDecoder().decode(bytes),
+    const owner = {
       mode: i.mode & 0o7777,
       uid: Option.getOrElse(i.uid, () => 0),
       gid: Option.getOrElse(i.gid, () => 0)
-    } as const
+    }
+    if (Number(i.size) > READ_WHOLE_BYTES) return { kind: "large", path, size: Number(i.size), ...owner } as const
+    const bytes = yield* orFail(fs.readFile(path), path)
+    return { kind: "file", bytes, text: new TextDecoder().decode(bytes), ...owner } as const
   })
+
+/** A file's size, read or not. */
+export const sizeOf = (c: Current): number | undefined =>
+  c.kind === "file" ? c.bytes.length : c.kind === "large" ? c.size : undefined
+
+const CHUNK = 1024 * 1024
+
+/** Reads the files at `paths` side by side, a chunk of each at a time, until `f` says stop or the first ends. */
+const inChunks = (
+  fs: FileSystem.FileSystem,
+  paths: ReadonlyArray<string>,
+  f: (chunks: ReadonlyArray<Uint8Array>) => boolean
+): Effect.Effect<void, InstallError> =>
+  orFail(
+    Effect.scoped(
+      Effect.gen(function* () {
+        const files = yield* Effect.forEach(paths, (p) => fs.open(p))
+        const buffers = paths.map(() => new Uint8Array(CHUNK))
+        for (let at = 0n; ; ) {
+          const read = yield* Effect.forEach(files, (file, i) => file.read(buffers[i]!, { position: at }))
+          if (read[0] === 0 || !f(buffers.map((b, i) => b.subarray(0, read[i])))) return
+          at += BigInt(read[0]!)
+        }
+      })
+    ),
+    paths[0]!
+  )
+
+/** A Buffer over the same memory (Buffer.from of a Uint8Array would copy it). */
+const view = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)
+
+/** Whether the file `now` has `needle` in it: in memory when read, else streamed chunk by chunk. */
+export const fileIncludes = (
+  fs: FileSystem.FileSystem,
+  now: Current,
+  needle: string
+): Effect.Effect<boolean, InstallError> => {
+  if (now.kind !== "large") return Effect.succeed(now.kind === "file" && view(now.bytes).includes(needle))
+  let found = false
+  // The last bytes of the chunk before, so a needle across two chunks is found too.
+  let tail = Buffer.alloc(0)
+  const scan = inChunks(fs, [now.path], ([chunk]) => {
+    const here = view(chunk!)
+    found = here.includes(needle) || Buffer.concat([tail, here.subarray(0, needle.length - 1)]).includes(needle)
+    tail = Buffer.from(here.subarray(Math.max(0, here.length - needle.length + 1)))
+    return !found
+  })
+  return Effect.map(scan, () => found)
+}
+
+/** Whether two files hold the same bytes: sizes first, then both streamed side by side. */
+export const sameBytes = (
+  fs: FileSystem.FileSystem,
+  a: { readonly path: string; readonly size: number },
+  b: { readonly path: string; readonly size: number }
+): Effect.Effect<boolean, InstallError> => {
+  if (a.size !== b.size) return Effect.succeed(false)
+  let same = true
+  const compare = inChunks(fs, [a.path, b.path], ([x, y]) => {
+    same = view(x!).equals(view(y!))
+    return same
+  })
+  return Effect.map(compare, () => same)
+}
 
 export const textOf = (c: Current): string | undefined => (c.kind === "file" ? c.text : undefined)
 
@@ -63,6 +140,16 @@ export type Change =
       readonly path: string
       readonly why: string
       readonly content: Uint8Array
+      readonly mode: number
+      readonly uid: number
+      readonly gid: number
+    }
+  | {
+      readonly action: "create" | "update"
+      readonly path: string
+      readonly why: string
+      /** A file copied as it is (the binary, a backup of it): never held in memory; the kernel copies it. */
+      readonly copyFrom: string
       readonly mode: number
       readonly uid: number
       readonly gid: number
@@ -134,12 +221,12 @@ export const backupsOf = (fs: FileSystem.FileSystem, path: string): Effect.Effec
 
 /** A backup (at `name`) of a file now `now`: its bytes, its owner, no group or other access (the owner's bits kept). */
 export const backupChange = (name: string, now: Current, why: string): Change | undefined =>
-  now.kind === "file"
+  now.kind === "file" || now.kind === "large"
     ? {
         action: "create",
         path: name,
         why,
-        content: now.bytes,
+        ...(now.kind === "file" ? { content: now.bytes } : { copyFrom: now.path }),
         mode: now.mode & 0o700,
         uid: now.uid,
         gid: now.gid
