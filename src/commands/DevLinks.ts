@@ -9,7 +9,7 @@ import { joinPath } from "../schemas/Paths.ts"
 import { type DeviceNode, DeviceNodes } from "../services/DeviceNodes.ts"
 import { type Flag, flagHelp, parseFlags } from "./Flags.ts"
 import { type HostFiles, hostFiles } from "./HostFiles.ts"
-import { importedFiles } from "./install/Containerd.ts"
+import { importedFiles } from "./install/ContainerdToml.ts"
 
 const FLAGS: ReadonlyArray<Flag> = [
   { name: "--dev-root", value: "DIR", absolute: true, help: "where the device nodes are (default /dev)" },
