@@ -5,6 +5,7 @@ import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Ajv } from "ajv"
 import * as Effect from "effect/Effect"
 import { buildCdiSpec, listCdiDevices, minimumCdiVersion, runCdi } from "../src/commands/Cdi.ts"
+import { specDrift } from "../src/commands/CdiDrift.ts"
 import { hostFiles } from "../src/commands/HostFiles.ts"
 import * as MemoryFileSystem from "../src/platform/MemoryFileSystem.ts"
 import { BINARY, cleanup, ROOT, scratch } from "./support/fixtures.ts"
@@ -82,7 +83,16 @@ describe("cdi generate", () => {
       }
     ])
     assert.strictEqual(fs.statSync(out).mode & 0o777, 0o644)
-    assert.deepStrictEqual(fs.readdirSync(path.dirname(out)), ["ascend.com-npu.json"], "no temp file left")
+    assert.deepStrictEqual(
+      fs.readdirSync(path.dirname(out)).sort(),
+      [".ascend.com-npu.json.ascend-generated", "ascend.com-npu.json"],
+      "no temp file left; the digest of what was written beside it, under a name no engine loads"
+    )
+    const sha = execFileSync("sha256sum", [out], { encoding: "utf8" }).split(" ")[0]
+    assert.strictEqual(
+      fs.readFileSync(`${path.dirname(out)}/.ascend.com-npu.json.ascend-generated`, "utf8"),
+      `${sha}\n`
+    )
   })
 
   it("only the control devices that exist; --kind; --dry-run prints and writes nothing", () => {
@@ -262,3 +272,91 @@ describe("cdi generate on a MemoryFileSystem tree", () => {
 })
 
 const runCdiList = (host: ReturnType<typeof hostFiles>) => listCdiDevices(["/etc/cdi"], host).names
+
+describe("cdi generate --refresh (what the refresh unit runs)", () => {
+  const specIn = (dir: string) => path.join(dir, "run-cdi/ascend.com-npu.json")
+  const refresh = (dir: string) => generateFor(dir, "--output", specIn(dir), "--refresh")
+  const backups = (dir: string) => fs.readdirSync(path.join(dir, "run-cdi")).filter((n) => n.includes("ascend-backup"))
+
+  it("an unchanged host leaves the spec untouched: same inode, same mtime, one line saying so", () => {
+    const dir = cdiHost(2)
+    assert.strictEqual(refresh(dir).status, 0)
+    const before = fs.statSync(specIn(dir))
+    const r = refresh(dir)
+    assert.strictEqual(r.status, 0, r.stderr)
+    assert.match(r.stdout, /^unchanged .*ascend.com-npu.json: cdiVersion 0.5.0, ascend.com\/npu=0,1,all/)
+    assert.strictEqual(r.stdout.trim().split("\n").length, 1, "one line per run")
+    const after = fs.statSync(specIn(dir))
+    assert.strictEqual(after.ino, before.ino)
+    assert.strictEqual(after.mtimeMs, before.mtimeMs)
+  })
+
+  it("a removed NPU rewrites the spec this tool wrote, with no backup; an edited one is kept first", () => {
+    const dir = cdiHost(3)
+    assert.strictEqual(refresh(dir).status, 0)
+    fs.rmSync(path.join(dir, "dev/davinci1"))
+    const r = refresh(dir)
+    assert.strictEqual(r.status, 0, r.stderr)
+    assert.match(r.stdout, /^wrote .*: cdiVersion 0.5.0, ascend.com\/npu=0,2,all/)
+    assert.deepStrictEqual(backups(dir), [], "a stale spec of ours is no admin's file")
+    const edited = `${fs.readFileSync(specIn(dir), "utf8")} `
+    fs.writeFileSync(specIn(dir), edited)
+    fs.rmSync(path.join(dir, "dev/davinci2"))
+    const again = refresh(dir)
+    assert.match(again.stdout, /ascend.com\/npu=0,all,.*; kept the previous .*, which differs, as \S+ascend-backup-/)
+    const [backup] = backups(dir)
+    assert.strictEqual(fs.readFileSync(path.join(dir, "run-cdi", backup!), "utf8"), edited)
+  })
+
+  it("no NPU left: the spec this tool wrote is removed (an edited one stays); without --refresh it is an error", () => {
+    const dir = cdiHost(1)
+    assert.strictEqual(refresh(dir).status, 0)
+    fs.rmSync(path.join(dir, "dev/davinci0"))
+    assert.strictEqual(
+      generateFor(dir, "--output", specIn(dir)).status,
+      1,
+      "plain generate refuses a host without NPUs"
+    )
+    assert.isTrue(fs.existsSync(specIn(dir)))
+    const dry = generateFor(dir, "--output", specIn(dir), "--refresh", "--dry-run")
+    assert.match(dry.stdout, /; would remove .*ascend.com-npu.json/)
+    assert.isTrue(fs.existsSync(specIn(dir)), "a dry run removes nothing")
+    const r = refresh(dir)
+    assert.strictEqual(r.status, 0, r.stderr)
+    assert.match(r.stdout, /no NPU device nodes .*; removed .*ascend.com-npu.json/)
+    assert.deepStrictEqual(fs.readdirSync(path.join(dir, "run-cdi")), [], "spec and digest gone")
+
+    const other = cdiHost(1)
+    assert.strictEqual(refresh(other).status, 0)
+    fs.appendFileSync(specIn(other), " ")
+    fs.rmSync(path.join(other, "dev/davinci0"))
+    assert.match(refresh(other).stdout, /kept .*, edited since it was written/)
+    assert.isTrue(fs.existsSync(specIn(other)))
+  })
+})
+
+describe("a CDI spec gone stale: how it differs from what generate writes now", () => {
+  it("one line per device, node, mount and env entry that differs, naming which way; none when current", () => {
+    const dir = cdiHost(3)
+    const out = path.join(dir, "cdi/ascend.com-npu.json")
+    assert.strictEqual(generateFor(dir, "--output", out).status, 0)
+    const onDisk = JSON.parse(fs.readFileSync(out, "utf8"))
+    const now = () => JSON.parse(generateFor(dir, "--dry-run").stdout)
+    assert.deepStrictEqual(specDrift(onDisk, now()), [], "a current spec")
+    assert.deepStrictEqual(
+      specDrift(JSON.parse(JSON.stringify(onDisk, null, 7)), now()),
+      [],
+      "formatting is no difference"
+    )
+    fs.rmSync(path.join(dir, "dev/davinci2"))
+    fs.rmSync(path.join(dir, "dev/hisi_hdc"))
+    execFileSync("mknod", [path.join(dir, "dev/davinci5"), "c", "1", "3"])
+    fs.writeFileSync(path.join(dir, "conf/base.list"), `${dir}/driver/lib64\n`)
+    assert.deepStrictEqual(specDrift(onDisk, now()), [
+      "device ascend.com/npu=2: in the spec, no longer on the host",
+      "device ascend.com/npu=5: on the host, not in the spec",
+      `shared device /dev/hisi_hdc (host ${dir}/dev/hisi_hdc): in the spec, no longer on the host`,
+      `driver mount ${dir}/driver/version.info: in the spec, no longer on the host`
+    ])
+  })
+})

@@ -2,6 +2,8 @@ import { execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import { runCdi } from "../src/commands/Cdi.ts"
 import { CHECKS, diagnose } from "../src/commands/Doctor.ts"
 import { cdi } from "../src/commands/doctor/Cdi.ts"
 import { type DoctorCheck, doctorContext } from "../src/commands/doctor/Check.ts"
@@ -9,6 +11,7 @@ import { containerdRuntime } from "../src/commands/doctor/Containerd.ts"
 import { npus, sharedDevices } from "../src/commands/doctor/Devices.ts"
 import { dockerRuntime } from "../src/commands/doctor/Docker.ts"
 import { podmanHooksd } from "../src/commands/doctor/Hooksd.ts"
+import { devCharLinks, refreshUnitState, staleSpecs } from "../src/commands/doctor/Host.ts"
 import { hostFiles } from "../src/commands/HostFiles.ts"
 import { hooksdJson } from "../src/commands/Install.ts"
 import * as MemoryFileSystem from "../src/platform/MemoryFileSystem.ts"
@@ -505,5 +508,88 @@ describe("one check at a time, on a MemoryFileSystem tree", () => {
     )
     assert.includeMembers([...CHECKS], [npus, cdi, dockerRuntime, containerdRuntime, podmanHooksd, sharedDevices])
     assert.strictEqual(new Set(CHECKS.map((c) => c.name)).size, CHECKS.length, "each check named once")
+  })
+})
+
+// A host that changes under its containers (issue 24): each check alone on a MemoryFileSystem tree.
+describe("doctor: stale CDI specs, the refresh units, /dev/char links", () => {
+  const OPTIONS = {
+    root: "/",
+    configDir: "/etc/ascend-docker-runtime.d",
+    cliPath: "/usr/local/bin/ascend-docker-cli",
+    devRoot: "/dev"
+  }
+  const { file, charDevice, symlink } = MemoryFileSystem
+  const SYSTEMD_CONTAINERD = file(
+    'version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]\nSystemdCgroup = true\n'
+  )
+
+  it("links missing under the systemd cgroup driver: a warning naming each node, with the fix", () => {
+    const tree = {
+      "/dev/davinci0": charDevice(240, 0),
+      "/dev/devmm_svm": charDevice(242, 0),
+      "/dev/char/242:0": symlink("../devmm_svm"),
+      "/etc/containerd/config.toml": SYSTEMD_CONTAINERD
+    }
+    const [line] = devCharLinks.run(doctorContext(OPTIONS, hostFiles(MemoryFileSystem.make(tree))))
+    assert.strictEqual(line?.status, "warn")
+    assert.strictEqual(
+      line?.message,
+      "containerd uses the systemd cgroup driver (/etc/containerd/config.toml: SystemdCgroup = true), and these NPU " +
+        "nodes have no /dev/char link: a systemctl daemon-reload cuts running containers off them: davinci0 (/dev/char/240:0)"
+    )
+    assert.match(line?.fix ?? "", /^ascend-docker-hook dev-links/)
+    const noSystemd = { ...tree, "/etc/containerd/config.toml": file("version = 2\n") }
+    assert.strictEqual(
+      devCharLinks.run(doctorContext(OPTIONS, hostFiles(MemoryFileSystem.make(noSystemd))))[0]?.status,
+      "ok"
+    )
+    const linked = { ...tree, "/dev/char/240:0": symlink("../davinci0") }
+    assert.deepStrictEqual(devCharLinks.run(doctorContext(OPTIONS, hostFiles(MemoryFileSystem.make(linked)))), [
+      { id: "dev-char-links", status: "ok", message: "/dev/char links: all 2 NPU nodes have one" }
+    ])
+  })
+
+  it("a refresh unit systemd reports failed is a failure; where systemd cannot be asked, only that it is installed", () => {
+    const tree = { "/etc/systemd/system/ascend-docker-hook-cdi-refresh.service": file("# Written by ...\n") }
+    const host = () => hostFiles(MemoryFileSystem.make(tree))
+    const [failed] = refreshUnitState.run(doctorContext(OPTIONS, host(), () => "failed"))
+    assert.strictEqual(failed?.status, "fail")
+    assert.strictEqual(
+      failed?.fix,
+      "journalctl -u ascend-docker-hook-cdi-refresh.service; then systemctl restart ascend-docker-hook-cdi-refresh.service"
+    )
+    assert.deepStrictEqual(refreshUnitState.run(doctorContext(OPTIONS, host())), [
+      {
+        id: "unit:ascend-docker-hook-cdi-refresh.service",
+        status: "ok",
+        message: "ascend-docker-hook-cdi-refresh.service: installed, its state unknown (systemd does not run here)"
+      }
+    ])
+  })
+
+  it("a spec cdi generate wrote, after an NPU went away: one warning per difference; current, one ok line", () => {
+    const fsm = MemoryFileSystem.make({
+      "/dev/davinci0": charDevice(240, 0),
+      "/dev/davinci1": charDevice(240, 1),
+      "/etc/ascend-docker-runtime.d/base.list": file("")
+    })
+    const host = hostFiles(fsm)
+    assert.strictEqual(runCdi(["generate", "--output", "/var/run/cdi/ascend.com-npu.json"], host), 0)
+    assert.deepStrictEqual(
+      staleSpecs.run(doctorContext(OPTIONS, host)).map((c) => `${c.status} ${c.message}`),
+      ["ok /var/run/cdi/ascend.com-npu.json: what cdi generate writes on this host now"]
+    )
+    Effect.runSync(fsm.remove("/dev/davinci1"))
+    const stale = staleSpecs.run(doctorContext(OPTIONS, host))
+    assert.deepStrictEqual(
+      stale.map((c) => `${c.status} ${c.message}`),
+      ["warn /var/run/cdi/ascend.com-npu.json is stale: device ascend.com/npu=1: in the spec, no longer on the host"],
+      "one line per difference (all's list follows the devices, so it is not counted again)"
+    )
+    assert.match(
+      stale[0]?.fix ?? "",
+      /^ascend-docker-hook cdi generate --refresh --output \/var\/run\/cdi\/ascend.com-npu.json/
+    )
   })
 })

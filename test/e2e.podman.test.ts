@@ -3,6 +3,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { hooksdJson } from "../src/commands/Install.ts"
+import { REFRESH_ENV, REFRESH_SERVICE, refreshUnits } from "../src/commands/SystemdUnits.ts"
 import { BINARY, cleanup, inCI, recordingCli, scratch } from "./support/fixtures.ts"
 import { canMakePrivateHost, type PrivateHost, privateHost } from "./support/privateHost.ts"
 
@@ -207,5 +208,50 @@ describe.runIf(canRun)("install --runtime podman with a 2023 CLI sets up CDI", (
     const removed = inView([BINARY, "uninstall", "--runtime", "podman", "--dev-root", `${dir}/dev`])
     assert.match(removed, /podman: removed \/etc\/cdi\/ascend.com-npu.json/)
     assert.strictEqual(host!.run(["test", "-e", specFile]).status, 1, "the spec is gone")
+  })
+})
+
+describe.runIf(canRun)("the CDI refresh follows the host, and Podman sees the new set", () => {
+  it("the refresh service's command, run by hand as systemd runs it, after an NPU goes away", () => {
+    const inView = (argv: ReadonlyArray<string>) => {
+      const r = host!.run(argv, { encoding: "utf8" })
+      assert.strictEqual(r.status, 0, `${argv.join(" ")}: ${r.stderr}`)
+      return String(r.stdout)
+    }
+    // Only this spec offers ascend.com/npu here (two specs of one kind with the same names conflict).
+    inView(["rm", "-f", specFile])
+    const rdev = path.join(dir, "rdev")
+    fs.mkdirSync(rdev, { mode: 0o755 })
+    for (const n of ["davinci0", "davinci1", "davinci2", "davinci_manager", "devmm_svm", "hisi_hdc"])
+      execFileSync("mknod", [path.join(rdev, n), "c", "1", "3"])
+    const spec = "/var/run/cdi/ascend.com-npu.json"
+    const env = `ASCEND_CDI_REFRESH_FLAGS=--output ${spec} --dev-root ${rdev} --config-dir ${dir}/conf\n`
+    inView(["sh", "-c", `mkdir -p ${path.dirname(REFRESH_ENV)} && printf '%s' '${env}' > ${REFRESH_ENV}`])
+    // ExecStart of the unit install writes, with $ASCEND_CDI_REFRESH_FLAGS from its EnvironmentFile split on
+    // white space, as systemd expands an unbraced $VAR.
+    const unit = refreshUnits(BINARY).find((u) => u.name === REFRESH_SERVICE)!.content
+    const execStart = /^ExecStart=(.*)$/m.exec(unit)![1]!
+    const refresh = () => {
+      const flags = /^ASCEND_CDI_REFRESH_FLAGS=(.*)$/m.exec(inView(["cat", REFRESH_ENV]))![1]!
+      return inView(execStart.replace("$ASCEND_CDI_REFRESH_FLAGS", flags).split(/\s+/))
+    }
+    assert.match(refresh(), /^wrote \/var\/run\/cdi\/ascend.com-npu.json: cdiVersion 0.5.0, ascend.com\/npu=0,1,2,all/)
+    const two = podman("ascend.com/npu=2", "/bin/busybox ls /dev/davinci2 && echo HAS-2")
+    assert.strictEqual(two.status, 0, two.stderr)
+    assert.include(two.stdout, "HAS-2")
+
+    fs.rmSync(path.join(rdev, "davinci2"))
+    assert.match(refresh(), /^wrote .*: cdiVersion 0.5.0, ascend.com\/npu=0,1,all/)
+    const gone = podman("ascend.com/npu=2", "true")
+    assert.strictEqual(gone.status, 126, gone.stderr)
+    assert.match(gone.stderr, /unresolvable CDI devices/)
+    const all = podman("ascend.com/npu=all", "/bin/busybox ls /dev/ | /bin/busybox grep -c '^davinci[0-9]'")
+    assert.strictEqual(all.status, 0, all.stderr)
+    assert.strictEqual(all.stdout.trim(), "2", "all is the two NPUs left")
+
+    const before = inView(["stat", "-c", "%i %Y", spec])
+    assert.match(refresh(), /^unchanged /)
+    assert.strictEqual(inView(["stat", "-c", "%i %Y", spec]), before, "an unchanged host: the spec untouched")
+    inView(["rm", "-f", spec, REFRESH_ENV])
   })
 })

@@ -317,3 +317,72 @@ describe("a binary too large to hold", () => {
     })
   )
 })
+
+describe("install --cdi-refresh / --dev-char-links: systemd units as part of the plan", () => {
+  const UNITS = "/etc/systemd/system"
+  const WANTS = `${UNITS}/multi-user.target.wants`
+  it.effect(
+    "written and enabled (as systemctl enable links them), twice changes nothing, uninstall leaves the tree as before",
+    () =>
+      Effect.gen(function* () {
+        const fs = MemoryFileSystem.make(tree())
+        const before = yield* snapshot(fs)
+        yield* install(fs, { cdiRefresh: true, devCharLinks: true })
+        const after = yield* snapshot(fs)
+        for (const unit of [
+          "ascend-docker-hook-cdi-refresh.service",
+          "ascend-docker-hook-cdi-refresh.path",
+          "ascend-docker-hook-dev-char-links.service"
+        ]) {
+          assert.match(after[`${UNITS}/${unit}`]!, /^644 0:0 # Written by ascend-docker-hook install/)
+          assert.strictEqual(after[`${WANTS}/${unit}`], `-> ${UNITS}/${unit}`)
+        }
+        assert.include(
+          after[`${UNITS}/ascend-docker-hook-cdi-refresh.service`]!,
+          "ExecStart=/usr/local/bin/ascend-docker-hook cdi generate --refresh"
+        )
+        assert.match(
+          after["/etc/ascend-docker-runtime.d/cdi-refresh.env"]!,
+          /^644 0:0 .*\nASCEND_CDI_REFRESH_FLAGS=--output \/var\/run\/cdi\/ascend.com-npu.json\n$/s
+        )
+        const again = yield* plan(fs, options({ cdiRefresh: true, devCharLinks: true }))
+        assert.deepStrictEqual(
+          again.filter((c) => c.action !== "unchanged" && c.action !== "keep").map((c) => c.path),
+          [],
+          "installing twice changes nothing"
+        )
+        yield* Effect.flatMap(plan(fs, options({ mode: "uninstall" })), (c) => apply(fs, c))
+        const gone = yield* snapshot(fs)
+        const left = Object.keys(gone).filter((p) => p.startsWith("/etc/systemd") && !gone[p]!.startsWith("dir "))
+        assert.deepStrictEqual(left, [], "no unit or link left (the directories made for them stay, as on a real host)")
+        assert.isUndefined(gone["/etc/ascend-docker-runtime.d/cdi-refresh.env"], "the env file, as written, goes")
+        for (const [p, v] of Object.entries(before)) assert.strictEqual(gone[p], v, `${p} as before`)
+      })
+  )
+
+  it.effect("an edited env file is the admin's: never rewritten, kept on uninstall; a unit not ours is refused", () =>
+    Effect.gen(function* () {
+      const env = "ASCEND_CDI_REFRESH_FLAGS=--output /etc/cdi/ascend.com-npu.json --mounts base,extra\n"
+      const fs = MemoryFileSystem.make({ ...tree(), "/etc/ascend-docker-runtime.d/cdi-refresh.env": file(env) })
+      yield* install(fs, { cdiRefresh: true })
+      assert.strictEqual(
+        new TextDecoder().decode(yield* fs.readFile("/etc/ascend-docker-runtime.d/cdi-refresh.env")),
+        env
+      )
+      yield* Effect.flatMap(plan(fs, options({ mode: "uninstall" })), (c) => apply(fs, c))
+      assert.strictEqual(
+        new TextDecoder().decode(yield* fs.readFile("/etc/ascend-docker-runtime.d/cdi-refresh.env")),
+        env
+      )
+      const theirs = MemoryFileSystem.make({
+        ...tree(),
+        [`${UNITS}/ascend-docker-hook-dev-char-links.service`]: file("[Unit]\n")
+      })
+      const refused = yield* Effect.flip(plan(theirs, options({ devCharLinks: true })))
+      assert.match(
+        refused.message,
+        /ascend-docker-hook-dev-char-links.service is there and not ours; --force replaces it/
+      )
+    })
+  )
+})

@@ -9,6 +9,8 @@ export const run = (command: Subcommand, args: ReadonlyArray<string>): number =>
   if (command === "explain")
     return (require("../commands/Explain.ts") as typeof import("../commands/Explain.ts")).explain(args)
   if (command === "cdi") return (require("../commands/Cdi.ts") as typeof import("../commands/Cdi.ts")).runCdi(args)
+  if (command === "dev-links")
+    return (require("../commands/DevLinks.ts") as typeof import("../commands/DevLinks.ts")).runDevLinks(args)
   if (command === "doctor")
     return (require("../commands/Doctor.ts") as typeof import("../commands/Doctor.ts")).runDoctor(args)
   return (require("../commands/Install.ts") as typeof import("../commands/Install.ts")).runInstaller(command, args)

@@ -23,6 +23,7 @@ const GENERATE_FLAGS: ReadonlyArray<Flag> = [
   { name: "--mounts", value: "LIST", help: "the mount lists, as ASCEND_RUNTIME_MOUNTS names them (default base)" },
   { name: "--kind", value: "VENDOR/CLASS", help: "the CDI kind (default ascend.com/npu)" },
   { name: "--output", value: "FILE", help: "where the spec goes (default /etc/cdi/<kind with - for />.json)" },
+  { name: "--refresh", help: "as the refresh unit runs it: no NPU left removes the spec this tool wrote" },
   { name: "--dry-run", help: "print the spec, write nothing" }
 ]
 const LIST_FLAGS: ReadonlyArray<Flag> = [
@@ -30,7 +31,7 @@ const LIST_FLAGS: ReadonlyArray<Flag> = [
 ]
 
 export const CDI_USAGE = `usage: ascend-docker-hook cdi generate [--dev-root DIR] [--config-dir DIR] [--mounts LIST]
-                                        [--kind VENDOR/CLASS] [--output FILE] [--dry-run]
+                                        [--kind VENDOR/CLASS] [--output FILE] [--refresh] [--dry-run]
        ascend-docker-hook cdi list [--cdi-dir DIR]...
 
 generate  writes one Container Device Interface spec for the NPUs on this host: a device per
@@ -41,7 +42,8 @@ generate  writes one Container Device Interface spec for the NPUs on this host: 
           Mount lists are read and checked exactly as the hook reads them.
           Defaults: --dev-root /dev, --mounts base, --kind ascend.com/npu (today's Ascend CDI mode and
           DRA driver use it; huawei.com/npu still works), --output /etc/cdi/<kind with - for />.json
-          (written atomically, mode 0644).
+          (written atomically, mode 0644). An identical spec is left untouched (mtime kept); one that
+          differs from what this tool last wrote there (edited by hand) is kept as a backup first.
 list      the fully qualified device names the specs in /etc/cdi and /var/run/cdi offer (a later
           directory wins), with a warning for each spec (JSON or YAML) that cannot be loaded.
 
@@ -128,14 +130,23 @@ export const buildCdiSpec = (input: {
 
 const KIND = /^[A-Za-z0-9][A-Za-z0-9.-]*\/[A-Za-z0-9][A-Za-z0-9_.-]*$/
 
-/**
- * The spec `cdi generate` makes with `args` on this host, as the text it writes, and where it goes; or the
- * one-line reason it cannot. Nothing is written. uninstall uses it to tell a spec it may remove.
- */
-export const generatedSpec = (
-  args: ReadonlyArray<string>,
-  host: HostFiles
-): { readonly text: string; readonly output: string; readonly spec: CdiSpec; readonly dryRun: boolean } | string => {
+interface Generated {
+  readonly text: string
+  readonly output: string
+  readonly spec: CdiSpec
+  readonly dryRun: boolean
+  readonly refresh: boolean
+}
+
+interface NoNpu {
+  readonly none: string
+  readonly output: string
+  readonly refresh: boolean
+  readonly dryRun: boolean
+}
+
+/** What `cdi generate` would do: write a spec, find no NPU to describe, or refuse (a one-line reason). */
+const specFor = (args: ReadonlyArray<string>, host: HostFiles): Generated | NoNpu | string => {
   const path = process.getBuiltinModule("node:path")
   const flags = parseFlags(args, GENERATE_FLAGS)
   if (typeof flags === "string") return flags
@@ -168,9 +179,82 @@ export const generatedSpec = (
   )
   const exit = Effect.runSyncExit(program.pipe(Effect.provide(layer)))
   if (Exit.isFailure(exit)) return NodePlatform.failureMessage(exit.cause)
-  if (exit.value === undefined) return `no NPU device nodes (davinciN) under ${devRoot}`
+  const refresh = flags.has("--refresh")
+  const dryRun = flags.has("--dry-run")
+  if (exit.value === undefined)
+    return { none: `no NPU device nodes (davinciN) under ${devRoot}`, output, refresh, dryRun }
   const spec = exit.value
-  return { text: `${JSON.stringify(spec, null, 2)}\n`, output, spec, dryRun: flags.has("--dry-run") }
+  return { text: `${JSON.stringify(spec, null, 2)}\n`, output, spec, dryRun, refresh }
+}
+
+/**
+ * The spec `cdi generate` makes with `args` on this host, as the text it writes, and where it goes; or the
+ * one-line reason it cannot. Nothing is written. uninstall and doctor use it to tell a spec it may remove
+ * and a spec gone stale.
+ */
+export const generatedSpec = (args: ReadonlyArray<string>, host: HostFiles): Generated | string => {
+  const made = specFor(args, host)
+  return typeof made === "string" ? made : "none" in made ? made.none : made
+}
+
+/**
+ * Where generate records a digest of the spec it wrote, beside it under a name no engine loads (they read
+ * *.json and *.yaml): a spec that still matches it is ours to replace or remove without a backup; one that
+ * does not was edited since, and is kept.
+ */
+export const generatedRecord = (output: string): string => {
+  const slash = output.lastIndexOf("/")
+  return `${output.slice(0, slash + 1)}.${output.slice(slash + 1)}.ascend-generated`
+}
+
+const digest = (text: string | Uint8Array): string =>
+  process.getBuiltinModule("node:crypto").createHash("sha256").update(text).digest("hex")
+
+/** True when the file at `output` is exactly what generate last wrote there. */
+const isLastWritten = (host: HostFiles, output: string): boolean => {
+  const record = generatedRecord(output)
+  if (!host.exists(record) || !host.exists(output)) return false
+  return host.readText(record).trim() === digest(host.readBytes(output))
+}
+
+/** Keeps the spec at `output` as a backup (no group or other access, like install's); its name. */
+const keepBackup = (host: HostFiles, output: string): string =>
+  Effect.runSync(
+    Effect.gen(function* () {
+      const name = yield* freshBackupName(host.fs, output, new Date())
+      yield* host.fs.writeFile(name, host.readBytes(output), { flag: "wx", mode: 0o600 })
+      yield* host.fs.chmod(name, 0o600)
+      return name
+    })
+  )
+
+const summary = (spec: CdiSpec): string =>
+  `cdiVersion ${spec.cdiVersion}, ${spec.kind}=${spec.devices.map((d) => d.name).join(",")}, ` +
+  `${spec.containerEdits.deviceNodes?.length ?? 0} shared devices, ${spec.containerEdits.mounts?.length ?? 0} mounts` +
+  `${spec.containerEdits.env === undefined ? "" : `, ${spec.containerEdits.env.join(" ")}`}`
+
+/** With --refresh and no NPU left: the spec goes if it is the one generate wrote; an edited one stays. */
+const removeStale = (host: HostFiles, made: NoNpu): string => {
+  if (!host.exists(made.output)) return `${made.none}; no spec at ${made.output}`
+  if (!isLastWritten(host, made.output)) return `${made.none}; kept ${made.output}, edited since it was written`
+  if (made.dryRun) return `${made.none}; would remove ${made.output}`
+  Effect.runSync(host.fs.remove(made.output))
+  Effect.runSync(host.fs.remove(generatedRecord(made.output), { force: true }))
+  return `${made.none}; removed ${made.output}`
+}
+
+/** Writes the spec unless the same one is there; keeps a differing one that generate did not write. */
+const writeSpec = (host: HostFiles, made: Generated): string => {
+  const { text, output, spec } = made
+  if (host.exists(output) && host.readText(output) === text) {
+    if (!isLastWritten(host, output)) host.writeAtomic(generatedRecord(output), `${digest(text)}\n`, 0o644)
+    return `unchanged ${output}: ${summary(spec)}`
+  }
+  const kept = host.exists(output) && !isLastWritten(host, output) ? keepBackup(host, output) : undefined
+  host.writeAtomic(output, text, 0o644)
+  host.writeAtomic(generatedRecord(output), `${digest(text)}\n`, 0o644)
+  const keptNote = kept === undefined ? "" : `; kept the previous ${output}, which differs, as ${kept}`
+  return `wrote ${output}: ${summary(spec)}${keptNote}`
 }
 
 const generate = (args: ReadonlyArray<string>, host: HostFiles): number => {
@@ -179,38 +263,20 @@ const generate = (args: ReadonlyArray<string>, host: HostFiles): number => {
     fs.writeSync(2, `ascend-docker-hook cdi generate: ${m}\n`)
     return 1
   }
-  const made = generatedSpec(args, host)
+  const made = specFor(args, host)
   if (typeof made === "string") return err(made)
-  const { text, output, spec, dryRun } = made
-  if (dryRun) {
-    fs.writeSync(1, text)
+  if ("none" in made && !made.refresh) return err(made.none)
+  if (!("none" in made) && made.dryRun) {
+    fs.writeSync(1, made.text)
     return 0
   }
-  // A spec already there that differs (edited by hand, or made for other devices) is kept as a backup
-  // (no group or other access, like install's) before the new one replaces it.
-  let kept: string | undefined
+  let line: string
   try {
-    if (host.exists(output) && host.readText(output) !== text) {
-      kept = Effect.runSync(
-        Effect.gen(function* () {
-          const name = yield* freshBackupName(host.fs, output, new Date())
-          yield* host.fs.writeFile(name, host.readBytes(output), { flag: "wx", mode: 0o600 })
-          yield* host.fs.chmod(name, 0o600)
-          return name
-        })
-      )
-    }
-    host.writeAtomic(output, text, 0o644)
+    line = "none" in made ? removeStale(host, made) : writeSpec(host, made)
   } catch (e) {
-    return err(`cannot write ${output}: ${(e as Error).message}`)
+    return err(`cannot write ${made.output}: ${(e as Error).message}`)
   }
-  if (kept !== undefined) fs.writeSync(1, `kept the previous ${output}, which differs, as ${kept}\n`)
-  fs.writeSync(
-    1,
-    `wrote ${output}: cdiVersion ${spec.cdiVersion}, ${spec.kind}=${spec.devices.map((d) => d.name).join(",")}, ` +
-      `${spec.containerEdits.deviceNodes?.length ?? 0} shared devices, ${spec.containerEdits.mounts?.length ?? 0} mounts` +
-      `${spec.containerEdits.env === undefined ? "" : `, ${spec.containerEdits.env.join(" ")}`}\n`
-  )
+  fs.writeSync(1, `${line}\n`)
   return 0
 }
 

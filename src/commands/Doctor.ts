@@ -2,11 +2,13 @@ import { CLI_NAME, DEFAULT_CONFIG_DIR } from "../HookConfig.ts"
 import { nodeFs } from "../platform/NodeFs.ts"
 import { selfDir } from "../platform/Self.ts"
 import * as SyncFileSystem from "../platform/SyncFileSystem.ts"
+import { systemdUnitState } from "../platform/SystemdState.ts"
 import { CDI_CHECKS } from "./doctor/Cdi.ts"
 import { type Check, type DoctorCheck, type DoctorOptions, doctorContext } from "./doctor/Check.ts"
 import { CLI_CHECKS } from "./doctor/Cli.ts"
 import { CONFIG_CHECKS } from "./doctor/Config.ts"
 import { DEVICE_CHECKS } from "./doctor/Devices.ts"
+import { HOST_CHECKS } from "./doctor/Host.ts"
 import { POLICY_CHECKS } from "./doctor/Policy.ts"
 import { type Flag, flagHelp, parseFlags } from "./Flags.ts"
 import { type HostFiles, hostFiles } from "./HostFiles.ts"
@@ -44,6 +46,7 @@ export const CHECKS: ReadonlyArray<DoctorCheck> = [
   ...CLI_CHECKS,
   ...DEVICE_CHECKS,
   ...CDI_CHECKS,
+  ...HOST_CHECKS,
   ...RUNTIMES.flatMap((r) => ENGINES[r].checks),
   ...POLICY_CHECKS
 ]
@@ -52,9 +55,10 @@ export const CHECKS: ReadonlyArray<DoctorCheck> = [
 export const diagnose = (
   o: DoctorOptions,
   host: HostFiles = hostFiles(SyncFileSystem.make(nodeFs())),
-  checks: ReadonlyArray<DoctorCheck> = CHECKS
+  checks: ReadonlyArray<DoctorCheck> = CHECKS,
+  unitState: (unit: string) => string | undefined = () => undefined
 ): Array<Check> => {
-  const ctx = doctorContext(o, host)
+  const ctx = doctorContext(o, host, unitState)
   return checks.flatMap((c) => c.run(ctx))
 }
 
@@ -72,12 +76,14 @@ export const runDoctor = (args: ReadonlyArray<string>): number => {
     return 1
   }
   const json = flags.has("--json")
-  const checks = diagnose({
-    root: path.resolve(flags.one("--root") ?? "/"),
+  const root = path.resolve(flags.one("--root") ?? "/")
+  const options = {
+    root,
     configDir: flags.one("--config-dir") ?? DEFAULT_CONFIG_DIR,
     cliPath: flags.one("--cli") ?? path.join(selfDir(), CLI_NAME),
     devRoot: flags.one("--dev-root") ?? "/dev"
-  })
+  }
+  const checks = diagnose(options, undefined, CHECKS, systemdUnitState(root))
   const ok = !checks.some((c) => c.status === "fail")
   if (json) fs.writeSync(1, `${JSON.stringify({ ok, checks }, null, 2)}\n`)
   else {

@@ -19,6 +19,7 @@ import {
 } from "./install/Core.ts"
 import { ENGINES } from "./install/Engine.ts"
 import { type Change, current, type InstallError, orFail } from "./install/Files.ts"
+import { hostUnitsInstall, hostUnitsUninstall, unitsHint } from "./install/HostUnits.ts"
 import {
   baseListInstall,
   baseListUninstall,
@@ -62,6 +63,11 @@ const FLAGS: ReadonlyArray<Flag> = [
     absolute: true,
     help: "where the device nodes are, for the CDI spec Podman gets with a 2023 CLI (default /dev)"
   },
+  {
+    name: "--cdi-refresh",
+    help: "systemd units that regenerate the CDI spec (into /var/run/cdi) at boot and when the driver changes"
+  },
+  { name: "--dev-char-links", help: "a systemd unit that makes the /dev/char links of the NPU nodes at boot" },
   { name: "--force", help: "replace files and entries at our paths that are not ours (a backup of each is kept)" },
   { name: "--dry-run", help: "print every change, write nothing" },
   { name: "--help", help: "this text" }
@@ -82,6 +88,8 @@ install places ascend-docker-hook (and ascend-docker-runtime, a link to it) in P
               uninstall removes it only when it is exactly what cdi generate makes then
 With --mode, --cli-protocol or --unprivileged-env it also writes /etc/ascend-docker-runtime.d/runtime.conf,
 the wrapper's settings (the daemon's env still wins), and gives the hooks.d hook the same policy.
+With --cdi-refresh (the CDI route) and --dev-char-links it writes and enables systemd units in
+/etc/systemd/system (see README, "When the host changes"); uninstall removes every unit of ours.
 Each file it changes keeps its mode, owner and group, and is first backed up as FILE.ascend-backup-<time>
 (as private as the file). Files and entries at these paths that are not ours are left alone (--force
 replaces them, keeping a backup). Nothing is written unless every change can be made. uninstall undoes
@@ -99,8 +107,20 @@ export const plan = (fs: FileSystem.FileSystem, o: Options): Effect.Effect<Reado
     const ctx = planContext(fs, o, yield* protocolOf(fs, o), yield* gateArgsOf(fs, o))
     const parts: ReadonlyArray<(ctx: PlanContext) => Changes> =
       o.mode === "install"
-        ? [binaryInstall, baseListInstall, runtimeConfInstall, ...o.runtimes.map((r) => ENGINES[r].install)]
-        : [binaryUninstall, baseListUninstall, runtimeConfUninstall, ...o.runtimes.map((r) => ENGINES[r].uninstall)]
+        ? [
+            binaryInstall,
+            baseListInstall,
+            runtimeConfInstall,
+            hostUnitsInstall,
+            ...o.runtimes.map((r) => ENGINES[r].install)
+          ]
+        : [
+            binaryUninstall,
+            baseListUninstall,
+            runtimeConfUninstall,
+            hostUnitsUninstall,
+            ...o.runtimes.map((r) => ENGINES[r].uninstall)
+          ]
     const changes: Array<Change> = []
     for (const part of parts) changes.push(...(yield* part(ctx)))
     return changes
@@ -146,6 +166,8 @@ const optionsOf = (mode: Options["mode"], flags: Exclude<ReturnType<typeof parse
   wrapperMode: flags.one("--mode") as Options["wrapperMode"],
   unprivilegedEnv: flags.one("--unprivileged-env") as Options["unprivilegedEnv"],
   force: flags.has("--force"),
+  cdiRefresh: flags.has("--cdi-refresh"),
+  devCharLinks: flags.has("--dev-char-links"),
   source: mode === "install" ? sourceBinary() : undefined,
   now: new Date()
 })
@@ -189,6 +211,7 @@ const podmanSpec = (options: Options, devRoot: string) => {
       else if (dryRun) out(`podman: would remove ${file} (what cdi generate makes on this host)`)
       else {
         files.rmSync(file)
+        files.rmSync(cdi().generatedRecord(file), { force: true })
         out(`podman: removed ${file} (what cdi generate makes on this host)`)
       }
     }
@@ -244,6 +267,8 @@ export const runInstaller = (mode: "install" | "uninstall", args: ReadonlyArray<
   )
   if (mode === "install" && options.runtimes.includes("podman") && protocol === "2023") spec.generate(out, dryRun)
   if (judged !== undefined) spec.remove(judged, out, dryRun)
+  const hint = unitsHint(options, changes)
+  if (!dryRun && hint !== undefined) out(hint)
   if (mode === "install" && !dryRun && changed > 0)
     for (const r of options.runtimes) {
       const daemon = ENGINES[r].restart

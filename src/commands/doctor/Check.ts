@@ -64,6 +64,8 @@ export interface DoctorContext {
   readonly wrapperSettings: () => Partial<Record<RuntimeConfKey, string>>
   /** The NPU devices the CDI specs under the root offer. */
   readonly cdiDevices: () => ReadonlyArray<string>
+  /** A unit's ActiveState as systemd reports it (`failed`, `active`...), undefined where systemd cannot be asked. */
+  readonly unitState: (unit: string) => string | undefined
 }
 
 const trustFix = (e: TrustError): string => {
@@ -93,7 +95,11 @@ const once = <A>(f: () => A): (() => A) => {
 }
 
 /** The context of a doctor run over `host`. */
-export const doctorContext = (o: DoctorOptions, host: HostFiles): DoctorContext => {
+export const doctorContext = (
+  o: DoctorOptions,
+  host: HostFiles,
+  unitState: (unit: string) => string | undefined = () => undefined
+): DoctorContext => {
   const path = process.getBuiltinModule("node:path")
   const at = (p: string) => path.join(o.root, p)
   const configDir = at(o.configDir)
@@ -145,5 +151,17 @@ export const doctorContext = (o: DoctorOptions, host: HostFiles): DoctorContext 
       return undefined
     }
   }
-  return { o, host, at, read, configDir, cliProtocol, trusted, configDirTrusted, wrapperSettings, cdiDevices }
+  return {
+    o,
+    host,
+    at,
+    read,
+    configDir,
+    cliProtocol,
+    trusted,
+    configDirTrusted,
+    wrapperSettings,
+    cdiDevices,
+    unitState
+  }
 }

@@ -36,6 +36,10 @@ export interface Options {
   readonly wrapperMode?: "hook" | "cdi" | undefined
   readonly unprivilegedEnv?: "accept" | "ignore" | "refuse" | undefined
   readonly force: boolean
+  /** Set up the systemd units that regenerate the CDI spec when the driver changes (SystemdUnits.ts). */
+  readonly cdiRefresh?: boolean | undefined
+  /** Set up the oneshot unit that makes the /dev/char links at boot. */
+  readonly devCharLinks?: boolean | undefined
   /**
    * The binary install places: where it is and, when a caller already holds them (tests on in-memory trees),
    * its bytes. Without bytes it is read through the FileSystem at `path`, streamed, never whole.
