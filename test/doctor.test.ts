@@ -10,12 +10,14 @@ import { type DoctorCheck, doctorContext } from "../src/commands/doctor/Check.ts
 import { containerdRuntime } from "../src/commands/doctor/Containerd.ts"
 import { npus, sharedDevices } from "../src/commands/doctor/Devices.ts"
 import { dockerRuntime } from "../src/commands/doctor/Docker.ts"
+import { engineGenerations } from "../src/commands/doctor/Engines.ts"
 import { podmanHooksd } from "../src/commands/doctor/Hooksd.ts"
 import { devCharLinks, refreshUnitState, staleSpecs } from "../src/commands/doctor/Host.ts"
 import { hostFiles } from "../src/commands/HostFiles.ts"
 import { hooksdJson } from "../src/commands/Install.ts"
 import * as MemoryFileSystem from "../src/platform/MemoryFileSystem.ts"
-import { BINARY, cleanup, recordingCli, scratch } from "./support/fixtures.ts"
+import { daemonPath, GENERATIONS, missingPrograms, versionLine } from "./support/engines.ts"
+import { BINARY, cleanup, inCI, recordingCli, scratch } from "./support/fixtures.ts"
 
 // `doctor` on temp host trees (--root), one check at a time: a healthy host, then each thing broken.
 
@@ -592,4 +594,103 @@ describe("doctor: stale CDI specs, the refresh units, /dev/char links", () => {
       /^ascend-docker-hook cdi generate --refresh --output \/var\/run\/cdi\/ascend.com-npu.json/
     )
   })
+})
+
+describe("doctor: engine generations, CDI and the route for each", () => {
+  const OPTIONS = {
+    root: "/",
+    configDir: "/etc/ascend-docker-runtime.d",
+    cliPath: "/usr/local/bin/ascend-docker-cli",
+    devRoot: "/dev"
+  }
+  const lines = (tree: Record<string, string>, versions: Partial<Record<"containerd" | "dockerd", string>>) =>
+    engineGenerations
+      .run(
+        doctorContext(
+          OPTIONS,
+          hostFiles(
+            MemoryFileSystem.make(
+              Object.fromEntries(Object.entries(tree).map(([k, v]) => [k, MemoryFileSystem.file(v)]))
+            )
+          ),
+          () => undefined,
+          (p) => versions[p]
+        )
+      )
+      .map((c) => c.message)
+
+  it("containerd: 1.6 has no CDI, 1.7 with enable_cdi, 2.x unless turned off; spec dirs from the config", () => {
+    const v3 = "version = 3\n"
+    assert.match(
+      lines(
+        { "/etc/containerd/config.toml": v3 },
+        { containerd: "containerd github.com/containerd/containerd/v2 2.1.9+unknown" }
+      )[0]!,
+      /^containerd 2\.1\.9, config version 3: CDI on \(specs from \/etc\/cdi, \/var\/run\/cdi\)/
+    )
+    assert.match(
+      lines(
+        { "/etc/containerd/config.toml": "version = 2\n" },
+        { containerd: "containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1" }
+      )[0]!,
+      /^containerd 1\.6\.20, config version 2: CDI off/
+    )
+    const on17 = 'version = 2\n[plugins."io.containerd.grpc.v1.cri"]\nenable_cdi = true\ncdi_spec_dirs = ["/srv/cdi"]\n'
+    assert.match(
+      lines(
+        { "/etc/containerd/config.toml": on17 },
+        { containerd: "containerd github.com/containerd/containerd 1.7.24" }
+      )[0]!,
+      /^containerd 1\.7\.24, config version 2: CDI on \(specs from \/srv\/cdi\)/
+    )
+    const off2 = "version = 3\n[plugins.'io.containerd.cri.v1.runtime']\nenable_cdi = false\n"
+    assert.match(
+      lines(
+        { "/etc/containerd/config.toml": off2 },
+        { containerd: "containerd github.com/containerd/containerd/v2 2.0.0" }
+      )[0]!,
+      /CDI off: handler ascend/
+    )
+  })
+
+  it("docker: none before 25, features.cdi from 25, on by default since 28.2; nothing said of an engine that is not there", () => {
+    assert.match(
+      lines({}, { dockerd: "Docker version 28.5.2+dfsg4, build 4fbc8cc" })[0]!,
+      /^dockerd 28\.5\.2: CDI on .*cdi generate, then docker run --device ascend.com\/npu=N/
+    )
+    assert.match(
+      lines({}, { dockerd: "Docker version 20.10.24+dfsg1, build 297e128" })[0]!,
+      /^dockerd 20\.10\.24: no CDI in this version: the wrapper/
+    )
+    assert.match(
+      lines({ "/etc/docker/daemon.json": '{"features": {"cdi": true}}' }, { dockerd: "Docker version 27.3.1" })[0]!,
+      /^dockerd 27\.3\.1: CDI on/
+    )
+    assert.match(lines({}, { dockerd: "Docker version 27.3.1" })[0]!, /^dockerd 27\.3\.1: CDI off/)
+    assert.deepStrictEqual(lines({}, {}), [])
+  })
+
+  // The real programs: doctor (the built binary, root /) asks containerd and dockerd of each generation for
+  // their version, with that generation first on PATH. The host's configs are only read.
+  for (const gen of GENERATIONS) {
+    const missing = missingPrograms(gen, ["containerd", "dockerd"])
+    if (missing.length > 0 && inCI) throw new Error(`doctor's engine test needs ${missing.join(", ")}: ${gen.howToGet}`)
+    it.runIf(missing.length === 0)(`the binary reads ${gen.label} from the programs themselves`, () => {
+      const dir = scratch()
+      trees.push(dir)
+      const r = spawnSync(BINARY, ["doctor", "--json", "--dev-root", `${dir}/dev`, "--config-dir", `${dir}/conf`], {
+        encoding: "utf8",
+        env: { PATH: daemonPath(gen) }
+      })
+      const checks = JSON.parse(r.stdout).checks as Array<{ id: string; message: string }>
+      const containerd = checks.find((c) => c.id === "engine:containerd")?.message ?? ""
+      const dockerd = checks.find((c) => c.id === "engine:docker")?.message ?? ""
+      const want = versionLine(execFileSync(gen.containerd, ["--version"], { encoding: "utf8" }))
+      const version = /(\d+\.\d+\.\d+)/.exec(want.replace(/^containerd github\.com\/\S+/, ""))?.[1]
+      assert.isDefined(version, want)
+      assert.include(containerd, `containerd ${version}, `, "the version the program itself gives")
+      assert.match(containerd, gen.cdi ? /^containerd 2\.\d+\.\d+, .*CDI on/ : /^containerd 1\.6\.\d+, .*CDI off/)
+      assert.match(dockerd, gen.cdi ? /^dockerd 28\.\d+\.\d+: CDI on/ : /^dockerd 20\.10\.\d+: no CDI/)
+    })
+  }
 })

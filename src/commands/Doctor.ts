@@ -1,4 +1,5 @@
 import { CLI_NAME, DEFAULT_CONFIG_DIR } from "../HookConfig.ts"
+import { engineVersion } from "../platform/HostCommands.ts"
 import { nodeFs } from "../platform/NodeFs.ts"
 import { selfDir } from "../platform/Self.ts"
 import * as SyncFileSystem from "../platform/SyncFileSystem.ts"
@@ -8,6 +9,7 @@ import { type Check, type DoctorCheck, type DoctorOptions, doctorContext } from 
 import { CLI_CHECKS } from "./doctor/Cli.ts"
 import { CONFIG_CHECKS } from "./doctor/Config.ts"
 import { DEVICE_CHECKS } from "./doctor/Devices.ts"
+import { ENGINE_CHECKS } from "./doctor/Engines.ts"
 import { HOST_CHECKS } from "./doctor/Host.ts"
 import { POLICY_CHECKS } from "./doctor/Policy.ts"
 import { type Flag, flagHelp, parseFlags } from "./Flags.ts"
@@ -47,6 +49,7 @@ export const CHECKS: ReadonlyArray<DoctorCheck> = [
   ...DEVICE_CHECKS,
   ...CDI_CHECKS,
   ...HOST_CHECKS,
+  ...ENGINE_CHECKS,
   ...RUNTIMES.flatMap((r) => ENGINES[r].checks),
   ...POLICY_CHECKS
 ]
@@ -56,9 +59,10 @@ export const diagnose = (
   o: DoctorOptions,
   host: HostFiles = hostFiles(SyncFileSystem.make(nodeFs())),
   checks: ReadonlyArray<DoctorCheck> = CHECKS,
-  unitState: (unit: string) => string | undefined = () => undefined
+  unitState: (unit: string) => string | undefined = () => undefined,
+  versionOf: (program: "containerd" | "dockerd") => string | undefined = () => undefined
 ): Array<Check> => {
-  const ctx = doctorContext(o, host, unitState)
+  const ctx = doctorContext(o, host, unitState, versionOf)
   return checks.flatMap((c) => c.run(ctx))
 }
 
@@ -83,7 +87,7 @@ export const runDoctor = (args: ReadonlyArray<string>): number => {
     cliPath: flags.one("--cli") ?? path.join(selfDir(), CLI_NAME),
     devRoot: flags.one("--dev-root") ?? "/dev"
   }
-  const checks = diagnose(options, undefined, CHECKS, systemdUnitState(root))
+  const checks = diagnose(options, undefined, CHECKS, systemdUnitState(root), engineVersion(root))
   const ok = !checks.some((c) => c.status === "fail")
   if (json) fs.writeSync(1, `${JSON.stringify({ ok, checks }, null, 2)}\n`)
   else {

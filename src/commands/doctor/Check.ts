@@ -66,6 +66,8 @@ export interface DoctorContext {
   readonly cdiDevices: () => ReadonlyArray<string>
   /** A unit's ActiveState as systemd reports it (`failed`, `active`...), undefined where systemd cannot be asked. */
   readonly unitState: (unit: string) => string | undefined
+  /** The first line of an engine daemon's `--version`, undefined where it cannot be asked. */
+  readonly versionOf: (program: "containerd" | "dockerd") => string | undefined
 }
 
 const trustFix = (e: TrustError): string => {
@@ -98,7 +100,8 @@ const once = <A>(f: () => A): (() => A) => {
 export const doctorContext = (
   o: DoctorOptions,
   host: HostFiles,
-  unitState: (unit: string) => string | undefined = () => undefined
+  unitState: (unit: string) => string | undefined = () => undefined,
+  versionOf: (program: "containerd" | "dockerd") => string | undefined = () => undefined
 ): DoctorContext => {
   const path = process.getBuiltinModule("node:path")
   const at = (p: string) => path.join(o.root, p)
@@ -162,6 +165,7 @@ export const doctorContext = (
     configDirTrusted,
     wrapperSettings,
     cdiDevices,
-    unitState
+    unitState,
+    versionOf
   }
 }
