@@ -213,7 +213,7 @@ const oneLine = (stderr: string, pattern: RegExp) => {
   assert.match(stderr, pattern)
 }
 
-describe.runIf(canRun)("vNPU under runc (hook mode, 2023 CLI): made on create, destroyed on delete", () => {
+describe.runIf(canRun)("vNPU under runc: made on create, destroyed on delete", () => {
   it("the container sees /dev/davinci<vdevId> and nothing else of the NPUs; runc delete runs the destroy", () => {
     standIn()
     const r = createAndStart(["ASCEND_VISIBLE_DEVICES=1", "ASCEND_VNPU_SPECS=vir02"])
@@ -247,6 +247,32 @@ describe.runIf(canRun)("vNPU under runc (hook mode, 2023 CLI): made on create, d
     for (const other of ["davinci0", "davinci1", "davinci116"]) assert.notInclude(seen, other)
     const config = JSON.parse(fs.readFileSync(path.join(r.bundle, "config.json"), "utf8"))
     assert.isUndefined(config.hooks?.prestart)
+    host.run(["runc", "delete", r.id])
+    assert.deepStrictEqual(destroys(), ["dcmi_set_destroy_vdevice 0 0 100 -> 0"])
+  })
+
+  it("2021 CLI (it makes the nodes from --devices): the vdevId reaches the CLI's argv through the hook", () => {
+    standIn()
+    const bin2021 = path.join(base, "bin-2021")
+    if (!fs.existsSync(bin2021)) {
+      fs.mkdirSync(bin2021, { mode: 0o755 })
+      fs.copyFileSync(BINARY, path.join(bin2021, "ascend-docker-hook"))
+      fs.copyFileSync(recordingCli("2021"), path.join(bin2021, "ascend-docker-cli"))
+      fs.chmodSync(path.join(bin2021, "ascend-docker-hook"), 0o755)
+      fs.chmodSync(path.join(bin2021, "ascend-docker-cli"), 0o755)
+    }
+    fs.rmSync(path.join(bin2021, "record.json"), { force: true })
+    const r = createAndStart(["ASCEND_VISIBLE_DEVICES=0", "ASCEND_VNPU_SPECS=vir02"], {
+      ASCEND_DOCKER_RUNTIME_HOOK: path.join(bin2021, "ascend-docker-hook")
+    })
+    assert.strictEqual(r.created.status, 0, r.output)
+    const cli = JSON.parse(fs.readFileSync(path.join(bin2021, "record.json"), "utf8"))
+    const argv: ReadonlyArray<string> = cli.argv
+    assert.deepStrictEqual(argv.slice(1, 3), ["--devices", "100"])
+    assert.deepStrictEqual(argv.slice(argv.indexOf("--options"), argv.indexOf("--options") + 2), [
+      "--options",
+      "VIRTUAL"
+    ])
     host.run(["runc", "delete", r.id])
     assert.deepStrictEqual(destroys(), ["dcmi_set_destroy_vdevice 0 0 100 -> 0"])
   })
