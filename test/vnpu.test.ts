@@ -527,3 +527,85 @@ describe.runIf(canRun && arm64Ready)("vNPU with the arm64 binary under qemu-user
     assert.deepStrictEqual(destroys(), ["dcmi_set_destroy_vdevice 1 0 116 -> 0"])
   })
 })
+
+describe.runIf(canRun)("chip-aware device sets, from the driver where it is present", () => {
+  /** A dev root with these nodes (made-up numbers), for one chip's case. */
+  const devRoot = (names: ReadonlyArray<string>) => {
+    const root = path.join(base, `dev-${++counter}`)
+    fs.mkdirSync(root, { mode: 0o755 })
+    names.forEach((name, i) => execFileSync("mknod", ["-m", "0660", path.join(root, name), "c", "244", String(i)]))
+    return root
+  }
+  const ALL = [
+    "davinci0",
+    "davinci_manager",
+    "devmm_svm",
+    "hisi_hdc",
+    "dvpp_cmdlist",
+    "svm0",
+    "ts_aisle",
+    "vdec",
+    "hdmi"
+  ]
+  /** The container paths of the nodes the wrapper gave a container asking for NPU 0 (runc replaced by `true`). */
+  const nodesFor = (root: string, mode: "hook" | "cdi" = "cdi") => {
+    const { id, bundle } = bundleFor(["ASCEND_VISIBLE_DEVICES=0"])
+    const r = wrapper(["create", "--bundle", bundle, id], {
+      ASCEND_DOCKER_RUNTIME_RUNC: "/bin/true",
+      ASCEND_DOCKER_RUNTIME_MODE: mode,
+      ASCEND_DOCKER_RUNTIME_DEV_ROOT: root
+    })
+    const config = JSON.parse(fs.readFileSync(path.join(bundle, "config.json"), "utf8"))
+    const devices: ReadonlyArray<{ path: string; minor: number }> = config.linux.devices ?? []
+    return { ...r, paths: devices.map((d) => d.path.slice("/dev/".length)).sort(), devices }
+  }
+
+  it("310B (Atlas 200I A2): its edge nodes where present, davinci_manager from davinci_manager_docker, no common nodes; seen under runc", () => {
+    standIn({ chip: "310B1" })
+    const root = devRoot([...ALL, "davinci_manager_docker"])
+    const r = nodesFor(root)
+    assert.strictEqual(r.status, 0, r.stderr)
+    assert.deepStrictEqual(r.paths, ["davinci0", "davinci_manager", "dvpp_cmdlist", "hdmi", "svm0", "ts_aisle", "vdec"])
+    assert.strictEqual(
+      r.devices.find((d) => d.path === "/dev/davinci_manager")?.minor,
+      ALL.length,
+      "not the docker node"
+    )
+    const seen = createAndStart(["ASCEND_VISIBLE_DEVICES=0"], {
+      ASCEND_DOCKER_RUNTIME_MODE: "cdi",
+      ASCEND_DOCKER_RUNTIME_DEV_ROOT: root
+    })
+    assert.strictEqual(seen.created.status, 0, seen.output)
+    const listed = seen.output.split(/\s+/)
+    assert.includeMembers(listed, ["davinci0", "davinci_manager", "dvpp_cmdlist", "svm0", "ts_aisle", "vdec", "hdmi"])
+    for (const absent of ["devmm_svm", "hisi_hdc"]) assert.notInclude(listed, absent)
+    host.run(["runc", "delete", seen.id])
+  })
+
+  it("Atlas 200I SoC A1: no common manager nodes; 910B elsewhere: the common ones and dvpp_cmdlist", () => {
+    const root = devRoot(ALL)
+    standIn({ chip: "310", product: "Atlas 200I SoC A1" })
+    assert.deepStrictEqual(nodesFor(root).paths, ["davinci0", "davinci_manager", "dvpp_cmdlist"])
+    standIn({ chip: "910B3", product: "Atlas 800T A2" })
+    assert.deepStrictEqual(nodesFor(root, "hook").paths, [
+      "davinci0",
+      "davinci_manager",
+      "devmm_svm",
+      "dvpp_cmdlist",
+      "hisi_hdc"
+    ])
+  })
+
+  it("Ascend 950 (dcmi v2): hisi_hdc only of the common nodes, and no dvpp_cmdlist", () => {
+    standIn({ chip: "Ascend950PR", v2: 1 })
+    assert.deepStrictEqual(nodesFor(devRoot(ALL)).paths, ["davinci0", "davinci_manager", "hisi_hdc"])
+  })
+
+  it("a node the chip requires that the host lacks is refused, naming it (the /dev-based set would have left it out)", () => {
+    standIn({ chip: "910B3" })
+    const root = devRoot(["davinci0", "davinci_manager", "devmm_svm"])
+    const r = nodesFor(root)
+    assert.strictEqual(r.status, 1)
+    oneLine(r.stderr, new RegExp(`^ascend-docker-runtime: device node ${root}/hisi_hdc: does not exist\\n$`))
+  })
+})

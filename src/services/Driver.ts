@@ -3,6 +3,7 @@ import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as FileSystem from "effect/FileSystem"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import { Limits } from "../Limits.ts"
 import { defaultLibraryDirs, type LoaderArch, lookupLdCache } from "../schemas/LdCache.ts"
 import { dirnameOf } from "../schemas/Paths.ts"
@@ -134,6 +135,8 @@ export class Driver extends Context.Service<
   Driver,
   {
     readonly chip: Effect.Effect<Chip, DriverError>
+    /** The chip where the driver can be asked; none where it cannot (no library, or the Node bundle): then /dev decides. */
+    readonly chipIfPresent: Effect.Effect<Option.Option<Chip>, DriverError>
     readonly place: (phy: number) => Effect.Effect<Placement, DriverError>
     /** The vdevId dcmi returned; any value, checked by the caller (who must destroy one it cannot use). */
     readonly create: (at: Placement, template: string) => Effect.Effect<number, DriverError>
@@ -284,14 +287,22 @@ const makeDriver = (load: Effect.Effect<Dcmi, DriverError>): Driver["Service"] =
           return session
         })
   )
-  let chip: Chip | undefined
+  let known: Chip | undefined
+  const chip = Effect.gen(function* () {
+    if (known !== undefined) return known
+    const { dcmi, generation } = yield* ready
+    known = yield* chipOf(dcmi, generation)
+    return known
+  }).pipe(Effect.withSpan("Driver.chip"))
   return Driver.of({
-    chip: Effect.gen(function* () {
-      if (chip !== undefined) return chip
-      const { dcmi, generation } = yield* ready
-      chip = yield* chipOf(dcmi, generation)
-      return chip
-    }).pipe(Effect.withSpan("Driver.chip")),
+    chip,
+    chipIfPresent: chip.pipe(
+      Effect.map(Option.some),
+      Effect.catchIf(
+        (e) => e.reason === "NoLibrary" || e.reason === "NeedsBinary",
+        () => Effect.succeed(Option.none<Chip>())
+      )
+    ),
     place: Effect.fn("Driver.place")(function* (phy: number) {
       const { dcmi, generation } = yield* ready
       if (generation === 2)

@@ -16,7 +16,7 @@ import {
 import { lookupEnv } from "../schemas/ContainerEnv.ts"
 import { joinPath } from "../schemas/Paths.ts"
 import { quote } from "../schemas/Text.ts"
-import { DeviceNodes } from "../services/DeviceNodes.ts"
+import { type DeviceError, type DeviceNode, DeviceNodes } from "../services/DeviceNodes.ts"
 import { Driver, type DriverError, NO_VDEV, usableVdevId, VNPU_TEMPLATES } from "../services/Driver.ts"
 import { FileTrust } from "../services/FileTrust.ts"
 import { MountResolver } from "../services/MountResolver.ts"
@@ -241,7 +241,7 @@ export const vnpuEdits = Effect.fn("Vnpu.edits")(function* (
     })
   const nodes = yield* DeviceNodes
   const nodesOnly = context.mode === "hook" && context.protocol === "2021"
-  const shared = nodesOnly ? [] : yield* nodes.shared
+  const shared = nodesOnly ? [] : yield* chipAwareShared
   const cdi = context.mode === "cdi"
   const mounts =
     cdi && !context.request.options.includes("NODRV")
@@ -297,3 +297,14 @@ export const settleVnpu = Effect.fn("Vnpu.settle")(function* <E extends { readon
   }
   return { vnpu, settle } satisfies PreparedVnpu
 })
+
+/** The shared nodes a container gets: the chip-aware set where the driver can be asked, else what /dev has. */
+export const chipAwareShared: Effect.Effect<
+  ReadonlyArray<DeviceNode>,
+  DriverError | DeviceError,
+  DeviceNodes | Driver
+> = Effect.gen(function* () {
+  const nodes = yield* DeviceNodes
+  const chip = yield* Driver.use((d) => d.chipIfPresent)
+  return Option.isSome(chip) ? yield* nodes.sharedFor(chip.value) : yield* nodes.shared
+}).pipe(Effect.withSpan("Vnpu.chipAwareShared"))

@@ -18,6 +18,7 @@ import { SpecParser } from "../services/SpecParser.ts"
 import { BundleEditor } from "./BundleEditor.ts"
 import { type ContainerEdits, DRIVER_LIB_DIRS, type HookEntry, npuEdits } from "./ContainerEdits.ts"
 import {
+  chipAwareShared,
   destroyHook,
   type PreparedVnpu,
   settleVnpu,
@@ -190,7 +191,7 @@ export const prepareBundle = (settings: WrapperSettings): string | PreparedVnpu 
       }
       if (settings.mode === "hook" && protocol === "2021") return { edits: undefined, hook: hookEntry }
       const npus = yield* nodes.npus(devices, { virtual: options.includes("VIRTUAL") })
-      const shared = yield* nodes.shared
+      const shared = yield* chipAwareShared
       if (settings.mode === "hook") return { edits: npuEdits({ npus, shared }), hook: hookEntry }
       const noDriver = options.includes("NODRV")
       const mounts = noDriver ? undefined : yield* MountResolver.use((m) => m.resolve(mountLists))
