@@ -316,6 +316,7 @@ describe.runIf(canRun)("vNPU refusals: one line each, no driver call (or, after 
     const r = wrapper(["create", "--bundle", bundle, id], { ASCEND_DOCKER_RUNTIME_RUNC: "/bin/true", ...settings })
     assert.strictEqual(r.status, 1, r.stderr)
     assert.strictEqual(fs.readFileSync(path.join(bundle, "config.json"), "utf8"), before, "config.json changed")
+    assert.isFalse(fs.existsSync(path.join(state, "vnpu", `${id}.json`)), "a record left behind")
     return r
   }
 
@@ -533,7 +534,8 @@ describe.runIf(canRun)("chip-aware device sets, from the driver where it is pres
   const devRoot = (names: ReadonlyArray<string>) => {
     const root = path.join(base, `dev-${++counter}`)
     fs.mkdirSync(root, { mode: 0o755 })
-    names.forEach((name, i) => execFileSync("mknod", ["-m", "0660", path.join(root, name), "c", "244", String(i)]))
+    for (const [i, name] of names.entries())
+      execFileSync("mknod", ["-m", "0660", path.join(root, name), "c", "244", String(i)])
     return root
   }
   const ALL = [

@@ -188,7 +188,10 @@ const main = (): number => {
     // One stat on delete; Effect and the driver load only when a killed wrapper left a vNPU's record.
     const id = containerIdOf(args)
     const stateDir = env.ASCEND_DOCKER_RUNTIME_STATE_DIR || DEFAULT_STATE_DIR
-    if (id !== undefined && fs().existsSync(recordPath(stateDir, id))) {
+    const bun = bunNative()
+    const record = id === undefined ? undefined : recordPath(stateDir, id)
+    // In the binary without node:fs (a record is never empty; size is 0 for a missing file).
+    if (record !== undefined && (bun !== undefined ? bun.file(record).size > 0 : fs().existsSync(record))) {
       const leftover = vnpuRuntime().destroyLeftoverOnDelete(env, args)
       if (leftover !== undefined) refuse(leftover)
     }

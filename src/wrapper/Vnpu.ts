@@ -117,19 +117,31 @@ export const createVnpu = Effect.fn("Vnpu.create")(function* (request: VnpuReque
 export const destroyVnpu = (vnpu: Vnpu): Effect.Effect<void, DriverError, Driver> =>
   Driver.use((d) => d.destroy(vnpu.card, vnpu.device, vnpu.vdevId))
 
+/** A container's record: where it is kept. */
+export interface RecordAt {
+  readonly stateDir: string
+  readonly id: string
+}
+
 /**
- * Runs the steps after a create; when one fails the vNPU is destroyed and the failure passed on (with the
- * destroy's own failure appended, when that fails too: the admin must know a vNPU was left).
+ * Runs the steps after a create; when one fails the vNPU is destroyed (and its record, if one was kept,
+ * removed) and the failure passed on, with the destroy's own failure appended when that fails too: the
+ * admin must know a vNPU was left.
  */
 export const orDestroy = <A, E extends { readonly message: string }, R>(
   vnpu: Vnpu,
-  after: Effect.Effect<A, E, R>
-): Effect.Effect<A, E | VnpuError, R | Driver> =>
+  after: Effect.Effect<A, E, R>,
+  record?: RecordAt
+): Effect.Effect<A, E | VnpuError, R | Driver | FileSystem.FileSystem> =>
   after.pipe(
     Effect.catch((e: E) =>
       destroyVnpu(vnpu).pipe(
         Effect.matchEffect({
-          onSuccess: () => Effect.fail(e),
+          onSuccess: () =>
+            Effect.andThen(
+              record === undefined ? Effect.void : Effect.ignore(removeRecord(record.stateDir, record.id)),
+              Effect.fail(e)
+            ),
           onFailure: (d) =>
             Effect.fail(
               new VnpuError({ detail: `${e.message}; and destroying vNPU ${vnpu.vdevId} failed too: ${d.message}` })
@@ -249,7 +261,15 @@ export const vnpuEdits = Effect.fn("Vnpu.edits")(function* (
       : undefined
   const libDirs = cdi ? yield* context.libDirs : []
   const vnpu = yield* createVnpu(asked, settings.destroyProgram)
-  const npus = yield* orDestroy(vnpu, nodes.npus([vnpu.vdevId], { virtual: true }))
+  // The record first, so that a kill from here on leaves what the next delete needs to destroy the vNPU.
+  const record = { stateDir: settings.stateDir, id: settings.containerId }
+  yield* orDestroy(
+    vnpu,
+    writeRecord(record.stateDir, record.id, vnpu).pipe(
+      Effect.mapError((e) => new VnpuError({ detail: `cannot keep the record of vNPU ${vnpu.vdevId}: ${e.message}` }))
+    )
+  )
+  const npus = yield* orDestroy(vnpu, nodes.npus([vnpu.vdevId], { virtual: true }), record)
   const edits = nodesOnly ? { deviceNodes: [], mounts: [], env: [] } : npuEdits({ npus, shared, mounts, libDirs })
   return {
     edits: { ...edits, env: [...edits.env, ...vnpuEnv(vnpu, context.request.options)] },
@@ -260,40 +280,28 @@ export const vnpuEdits = Effect.fn("Vnpu.edits")(function* (
 })
 
 /**
- * The config.json edit with the vNPU's poststop hook, and its record; a failure of either destroys the vNPU.
- * Then the vNPU is the caller's until runc answers: `settle` keeps it (runc has the container, whose
- * poststop hook destroys it) or destroys it (runc refused the container before any hook could run).
+ * The config.json edit with the vNPU's poststop hook; a failure destroys the vNPU. Then the vNPU is the
+ * caller's until runc answers: `settle` keeps it (runc has the container, whose poststop hook destroys it)
+ * or destroys it (runc refused the container before any hook could run), and removes the record.
  */
 export const settleVnpu = Effect.fn("Vnpu.settle")(function* <E extends { readonly message: string }>(
   vnpu: Vnpu,
   settings: VnpuSettings,
   edit: Effect.Effect<unknown, E, never>
 ) {
-  const id = settings.containerId!
-  yield* orDestroy(
-    vnpu,
-    Effect.gen(function* () {
-      yield* edit
-      yield* writeRecord(settings.stateDir, id, vnpu).pipe(
-        Effect.mapError((e) => new VnpuError({ detail: `cannot keep the record of vNPU ${vnpu.vdevId}: ${e.message}` }))
-      )
-    })
-  )
+  const record = { stateDir: settings.stateDir, id: settings.containerId! }
+  yield* orDestroy(vnpu, edit, record)
   const context = yield* Effect.context<Driver | FileSystem.FileSystem>()
   const settle = (ok: boolean): string | undefined => {
     const exit = Effect.runSyncExitWith(context)(
       Effect.gen(function* () {
         if (!ok) yield* destroyVnpu(vnpu)
-        yield* removeRecord(settings.stateDir, id)
+        yield* removeRecord(record.stateDir, record.id)
       })
     )
-    return exit._tag === "Success"
-      ? undefined
-      : String(
-          Cause.squash(exit.cause) instanceof Error
-            ? (Cause.squash(exit.cause) as Error).message
-            : Cause.squash(exit.cause)
-        )
+    if (exit._tag === "Success") return undefined
+    const error = Cause.squash(exit.cause)
+    return error instanceof Error ? error.message : String(error)
   }
   return { vnpu, settle } satisfies PreparedVnpu
 })
