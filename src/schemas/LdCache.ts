@@ -33,6 +33,12 @@ const startsWith = (bytes: Uint8Array, at: number, text: string): boolean => {
   return true
 }
 
+const startsWithBytes = (bytes: Uint8Array, at: number, key: Uint8Array): boolean => {
+  if (at + key.length > bytes.length) return false
+  for (let i = 0; i < key.length; i++) if (bytes[at + i] !== key[i]) return false
+  return true
+}
+
 /** Where the new-format table starts: at 0, or after the old-format table (8-byte aligned). */
 const newTableAt = (bytes: Uint8Array, view: DataView): number | undefined => {
   if (startsWith(bytes, 0, MAGIC)) return 0
@@ -53,11 +59,17 @@ export const lookupLdCache = (bytes: Uint8Array, name: string, arch: LoaderArch)
   if (base === undefined || base + HEADER_BYTES > bytes.length) return undefined
   const count = view.getUint32(base + 20, true)
   if (base + HEADER_BYTES + count * ENTRY_BYTES > bytes.length) return undefined
+  // Word reads and a byte compare of the key: in the binary's interpreter, DataView calls and decoding
+  // every entry's name cost more than the rest of the lookup.
+  const start = bytes.byteOffset + base + HEADER_BYTES
+  const table = start % 4 === 0 ? bytes : bytes.slice()
+  const words = new Int32Array(table.buffer, table === bytes ? start : base + HEADER_BYTES, count * (ENTRY_BYTES / 4))
+  const key = new TextEncoder().encode(`${name}\0`)
+  const flags = FLAGS[arch]
   for (let i = 0; i < count; i++) {
-    const at = base + HEADER_BYTES + i * ENTRY_BYTES
-    if (view.getInt32(at, true) !== FLAGS[arch]) continue
-    if (cString(bytes, base + view.getUint32(at + 4, true)) !== name) continue
-    const value = cString(bytes, base + view.getUint32(at + 8, true))
+    const w = i * (ENTRY_BYTES / 4)
+    if (words[w] !== flags || !startsWithBytes(bytes, base + (words[w + 1]! >>> 0), key)) continue
+    const value = cString(bytes, base + (words[w + 2]! >>> 0))
     if (value?.startsWith("/")) return value
   }
   return undefined
