@@ -18,7 +18,7 @@ import {
   memoryDcmi,
   unavailableDriver
 } from "../src/services/Driver.ts"
-import { vnpuRequest } from "../src/wrapper/Vnpu.ts"
+import { leftoverVnpus, readRecord, removeRecord, vnpuRequest, writeRecord } from "../src/wrapper/Vnpu.ts"
 import { containerIdOf } from "../src/wrapper/VnpuRecord.ts"
 import { cleanup, scratch } from "./support/fixtures.ts"
 
@@ -251,5 +251,28 @@ describe("LdCache: libdcmi.so found as the loader finds it, without loading it",
     const onHost = defaultLibraryDirs("x64").some((d) => fs.existsSync(`${d}/libdcmi.so`))
     if (!onHost && Exit.isFailure(exit)) assert.strictEqual(failure(exit).reason, "NoLibrary")
     else assert.isTrue(Exit.isSuccess(exit))
+  })
+})
+
+describe("vNPU records (what a killed wrapper leaves for delete and doctor)", () => {
+  it("written, read back, listed, removed; a file that is not a record is none", () => {
+    const dir = scratch()
+    try {
+      const vnpu = { phy: 1, card: 1, device: 0, vdevId: 116 }
+      const program = Effect.gen(function* () {
+        yield* writeRecord(dir, "c1", vnpu)
+        assert.deepStrictEqual(yield* readRecord(dir, "c1"), Option.some(vnpu))
+        assert.strictEqual(fs.statSync(path.join(dir, "vnpu/c1.json")).mode & 0o777, 0o600)
+        assert.strictEqual(fs.statSync(path.join(dir, "vnpu")).mode & 0o777, 0o700)
+        fs.writeFileSync(path.join(dir, "vnpu/bad.json"), '{"phy":1,"card":1,"device":0,"vdevId":99999}')
+        assert.deepStrictEqual(yield* readRecord(dir, "bad"), Option.none())
+        assert.deepStrictEqual(yield* leftoverVnpus(dir), [{ containerId: "c1", vnpu }])
+        yield* removeRecord(dir, "c1")
+        assert.deepStrictEqual(yield* readRecord(dir, "c1"), Option.none())
+      })
+      Effect.runSync(program.pipe(Effect.provide(SyncFileSystem.layer)))
+    } finally {
+      cleanup(dir)
+    }
   })
 })

@@ -316,3 +316,20 @@ export const chipAwareShared: Effect.Effect<
   const chip = yield* Driver.use((d) => d.chipIfPresent)
   return Option.isSome(chip) ? yield* nodes.sharedFor(chip.value) : yield* nodes.shared
 }).pipe(Effect.withSpan("Vnpu.chipAwareShared"))
+
+/**
+ * The vNPU records a killed wrapper left (container id and vNPU), for `doctor` to report and an admin to
+ * act on (`ascend-docker-destroy <card> <device> <vdevId>`, or a `delete` of the container through the
+ * wrapper). Not yet called by doctor.
+ */
+export const leftoverVnpus = Effect.fn("Vnpu.leftovers")(function* (stateDir: string) {
+  const fs = yield* FileSystem.FileSystem
+  const names = yield* fs.readDirectory(joinPath(stateDir, "vnpu")).pipe(Effect.orElseSucceed(() => []))
+  const out: Array<{ readonly containerId: string; readonly vnpu: Vnpu }> = []
+  for (const name of names.filter((n) => n.endsWith(".json")).sort()) {
+    const containerId = name.slice(0, -".json".length)
+    const record = yield* readRecord(stateDir, containerId).pipe(Effect.orElseSucceed(() => Option.none<Vnpu>()))
+    if (Option.isSome(record)) out.push({ containerId, vnpu: record.value })
+  }
+  return out
+})
