@@ -33,7 +33,7 @@ const state = (over: Partial<MemoryDcmiState> = {}): MemoryDcmiState => ({
 })
 
 const run = <A>(s: MemoryDcmiState, program: Effect.Effect<A, DriverError, Driver>) =>
-  Effect.runSyncExit(program.pipe(Effect.provide(Driver.layerDcmi(memoryDcmi(s)))))
+  Effect.runSyncExit(program.pipe(Effect.provide(Driver.layerTest(s))))
 
 const failure = <A>(exit: Exit.Exit<A, DriverError>): DriverError => {
   assert.isTrue(Exit.isFailure(exit), "expected a failure")

@@ -277,6 +277,16 @@ describe.runIf(canRun)("vNPU under runc: made on create, destroyed on delete", (
     assert.deepStrictEqual(destroys(), ["dcmi_set_destroy_vdevice 0 0 100 -> 0"])
   })
 
+  it("runc run (create, start and delete in one): the container sees its vNPU, which is gone when run returns", () => {
+    standIn()
+    const { id, bundle } = bundleFor(["ASCEND_VISIBLE_DEVICES=0", "ASCEND_VNPU_SPECS=vir01"])
+    const r = wrapper(["run", "--bundle", bundle, id])
+    assert.strictEqual(r.status, 0, r.stderr)
+    assert.include(r.stdout.split(/\s+/), "davinci100")
+    assert.deepStrictEqual(destroys(), ["dcmi_set_destroy_vdevice 0 0 100 -> 0"])
+    assert.isFalse(fs.existsSync(path.join(state, "vnpu", `${id}.json`)))
+  })
+
   it("runc refusing the container (before any poststop hook can run) destroys the vNPU", () => {
     standIn()
     const { id, bundle } = bundleFor(["ASCEND_VISIBLE_DEVICES=0", "ASCEND_VNPU_SPECS=vir02"])
@@ -526,6 +536,23 @@ describe.runIf(canRun && arm64Ready)("vNPU with the arm64 binary under qemu-user
     )
     assert.strictEqual(d.status, 0, String(d.stderr))
     assert.deepStrictEqual(destroys(), ["dcmi_set_destroy_vdevice 1 0 116 -> 0"])
+  })
+
+  it("the arm64 wrapper's refusals: a dcmi error and an Ascend 950, one line each, nothing made", () => {
+    const arm = path.join(base, "bin-arm64", "ascend-docker-hook")
+    const qemu = [...QEMU_ARM64.slice(0, 3), "-0", "ascend-docker-runtime", arm]
+    const cases: ReadonlyArray<readonly [Record<string, string | number>, RegExp]> = [
+      [{ err_dcmi_create_vdevice: -8005 }, /failed with -8005 \(internal error of the driver\)/],
+      [{ v2: 1, chip: "Ascend950PR" }, /this is an Ascend 950 \(dcmi v2\), which has no vNPU/]
+    ]
+    for (const [settings, pattern] of cases) {
+      standIn(settings)
+      const { id, bundle } = bundleFor(["ASCEND_VISIBLE_DEVICES=0", "ASCEND_VNPU_SPECS=vir02"])
+      const r = wrapper(["create", "--bundle", bundle, id], { ASCEND_DOCKER_RUNTIME_RUNC: "/bin/true" }, qemu)
+      assert.strictEqual(r.status, 1)
+      oneLine(r.stderr, new RegExp(`^ascend-docker-runtime: driver: .*${pattern.source}`))
+      assert.deepStrictEqual(destroys(), [])
+    }
   })
 })
 

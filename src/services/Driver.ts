@@ -166,6 +166,9 @@ export class Driver extends Context.Service<
       })
     )
 
+  /** The in-memory driver for tests: the service's logic over `memoryDcmi(state)`, whose calls `state` records. */
+  static readonly layerTest = (state: MemoryDcmiState): Layer.Layer<Driver> => Driver.layerDcmi(memoryDcmi(state))
+
   /** A driver over a given Dcmi (memoryDcmi in tests): the service's logic without a library. */
   static readonly layerDcmi = (dcmi: Dcmi): Layer.Layer<Driver> =>
     Layer.succeed(Driver, makeDriver(Effect.succeed(dcmi)))
