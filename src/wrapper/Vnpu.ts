@@ -30,12 +30,14 @@ export const DESTROY_PROGRAM = "ascend-docker-destroy"
 /** The highest physical id a vNPU can be cut from (dcmi: 64 cards of 4 devices). */
 const MAX_PHYSICAL_ID = 255
 
-/** Why a container's vNPU request is refused before anything is asked of the driver. */
+/** Why a vNPU is not given: the request (before any driver call), or a step around the create. */
 export class VnpuError extends Data.TaggedError("VnpuError")<{
+  readonly reason: "BadRequest" | "Unprivileged" | "Unavailable" | "BadAnswer" | "Record" | "Cleanup"
   readonly detail: string
 }> {
   override get message(): string {
-    return `container env ${VNPU_SPECS}: ${this.detail}`
+    const request = this.reason === "BadRequest" || this.reason === "Unprivileged"
+    return `${request ? `container env ${VNPU_SPECS}` : "vNPU"}: ${this.detail}`
   }
 }
 
@@ -67,11 +69,13 @@ export const vnpuRequest = (
 ): Result.Result<Option.Option<VnpuRequest>, VnpuError> => {
   const value = lookupEnv(env, VNPU_SPECS)
   if (value === undefined) return Result.succeed(Option.none())
-  const fail = (detail: string) => Result.fail(new VnpuError({ detail }))
+  const fail = (detail: string, reason: VnpuError["reason"] = "BadRequest") =>
+    Result.fail(new VnpuError({ reason, detail }))
   if (!gate.privileged && gate.policy === "ignore") return Result.succeed(Option.none())
   if (!gate.privileged && gate.policy === "refuse")
     return fail(
-      "is asked for by an unprivileged container (no CAP_SYS_ADMIN), which this host refuses (unprivileged-env refuse)"
+      "is asked for by an unprivileged container (no CAP_SYS_ADMIN), which this host refuses (unprivileged-env refuse)",
+      "Unprivileged"
     )
   if (value === "") return fail(`is empty; a template is one of ${VNPU_TEMPLATES.join(" ")}`)
   if (!VNPU_TEMPLATES.includes(value))
@@ -102,11 +106,13 @@ export const createVnpu = Effect.fn("Vnpu.create")(function* (request: VnpuReque
   const vnpu: Vnpu = { phy: at.phy, card: at.card, device: at.device, vdevId }
   if (vdevId === NO_VDEV)
     return yield* new VnpuError({
+      reason: "BadAnswer",
       detail: `the driver's create on NPU ${at.phy} returned no vNPU id (0xFFFFFFFF); the container does not get the physical NPU instead`
     })
   if (!usableVdevId(vdevId)) {
     yield* destroyVnpu(vnpu)
     return yield* new VnpuError({
+      reason: "BadAnswer",
       detail: `the driver's create on NPU ${at.phy} returned vNPU id ${vdevId}, outside 0-${Limits.maxDeviceId}; it was destroyed again`
     })
   }
@@ -144,7 +150,10 @@ export const orDestroy = <A, E extends { readonly message: string }, R>(
             ),
           onFailure: (d) =>
             Effect.fail(
-              new VnpuError({ detail: `${e.message}; and destroying vNPU ${vnpu.vdevId} failed too: ${d.message}` })
+              new VnpuError({
+                reason: "Cleanup",
+                detail: `${e.message}; and destroying vNPU ${vnpu.vdevId} failed too: ${d.message}`
+              })
             )
         })
       )
@@ -246,9 +255,13 @@ export const vnpuEdits = Effect.fn("Vnpu.edits")(function* (
 ) {
   const settings = context.settings
   if (settings === undefined)
-    return yield* new VnpuError({ detail: "this build of the wrapper cannot make a vNPU (it needs the binary)" })
+    return yield* new VnpuError({
+      reason: "Unavailable",
+      detail: "this build of the wrapper cannot make a vNPU (it needs the binary)"
+    })
   if (settings.containerId === undefined)
     return yield* new VnpuError({
+      reason: "Unavailable",
       detail: "the container id on runc's command line is not one a record can be kept for"
     })
   const nodes = yield* DeviceNodes
@@ -266,7 +279,10 @@ export const vnpuEdits = Effect.fn("Vnpu.edits")(function* (
   yield* orDestroy(
     vnpu,
     writeRecord(record.stateDir, record.id, vnpu).pipe(
-      Effect.mapError((e) => new VnpuError({ detail: `cannot keep the record of vNPU ${vnpu.vdevId}: ${e.message}` }))
+      Effect.mapError(
+        (e) =>
+          new VnpuError({ reason: "Record", detail: `cannot keep the record of vNPU ${vnpu.vdevId}: ${e.message}` })
+      )
     )
   )
   const npus = yield* orDestroy(vnpu, nodes.npus([vnpu.vdevId], { virtual: true }), record)
