@@ -27,6 +27,28 @@ const cText = (bytes: Uint8Array, at = 0, length = bytes.length - at): string =>
   return new TextDecoder().decode(end < 0 ? part : part.subarray(0, end))
 }
 
+/** A call that fills in one int. */
+const one = (f: (out: Int32Array) => number): Answer<number> => {
+  const out = new Int32Array(1)
+  const code = f(out)
+  return { code, value: out[0]! }
+}
+
+/** A call that fills in a list of ids and their count (bounded by MAX_LIST whatever the count says). */
+const list = (f: (ids: Int32Array, count: Int32Array) => number): Answer<ReadonlyArray<number>> => {
+  const ids = new Int32Array(MAX_LIST)
+  const count = new Int32Array(1)
+  const code = f(ids, count)
+  return { code, value: code === 0 ? Array.from(ids.subarray(0, Math.max(0, Math.min(count[0]!, MAX_LIST)))) : [] }
+}
+
+/** A call that fills in a DcmiChipInfo: its chip name. */
+const chipName = (f: (info: Uint8Array) => number): Answer<string> => {
+  const info = new Uint8Array(CHIP_INFO_BYTES)
+  const code = f(info)
+  return { code, value: cText(info, CHIP_NAME_AT, NAME_BYTES) }
+}
+
 /**
  * libdcmi.so, loaded by its absolute path through Bun's FFI (already found and trust-checked by the Driver
  * layer). Each function is bound on its own, so a library without one (an older driver; the v2 functions
@@ -68,22 +90,6 @@ export const openDcmi = (path: string): Dcmi | DriverError => {
     const chip = fn("dcmi_get_device_chip_info", ["i32", "i32", "ptr"])
     const v2List = bind("dcmiv2_get_device_list", ["ptr", "ptr", "i32"])
     const v2Chip = bind("dcmiv2_get_device_chip_info", ["i32", "ptr"])
-    const one = (f: (out: Int32Array) => number): Answer<number> => {
-      const out = new Int32Array(1)
-      const code = f(out)
-      return { code, value: out[0]! }
-    }
-    const list = (f: (ids: Int32Array, count: Int32Array) => number): Answer<ReadonlyArray<number>> => {
-      const ids = new Int32Array(MAX_LIST)
-      const count = new Int32Array(1)
-      const code = f(ids, count)
-      return { code, value: code === 0 ? Array.from(ids.subarray(0, Math.max(0, Math.min(count[0]!, MAX_LIST)))) : [] }
-    }
-    const chipName = (f: (info: Uint8Array) => number): Answer<string> => {
-      const info = new Uint8Array(CHIP_INFO_BYTES)
-      const code = f(info)
-      return { code, value: cText(info, CHIP_NAME_AT, NAME_BYTES) }
-    }
     return {
       init: () => init(),
       v2Init: v2Init === undefined ? undefined : () => v2Init(),
