@@ -318,6 +318,26 @@ describe.runIf(canRun)("vNPU under runc: made on create, destroyed on delete", (
   })
 })
 
+describe.runIf(canRun)("a kill inside the driver's create (the one window no record can close)", () => {
+  it("the next delete says where the vNPU may be left, in one line, and removes the pending record", () => {
+    // How: the stand-in's create kills its caller (SIGKILL) right after making the vNPU, before returning.
+    standIn({ kill_after_create: 1 })
+    const { id, bundle } = bundleFor(["ASCEND_VISIBLE_DEVICES=1", "ASCEND_VNPU_SPECS=vir02"])
+    const r = wrapper(["create", "--bundle", bundle, id], { ASCEND_DOCKER_RUNTIME_RUNC: "/bin/true" })
+    assert.strictEqual(r.signal, "SIGKILL")
+    assert.lengthOf(creates(), 1)
+    const record = JSON.parse(fs.readFileSync(path.join(state, "vnpu", `${id}.json`), "utf8"))
+    assert.deepStrictEqual(record, { phy: 1, card: 1, device: 0, vdevId: null })
+    const d = wrapper(["delete", "--force", id])
+    oneLine(
+      d.stderr.split("\n")[0]! + "\n",
+      /^ascend-docker-runtime: vNPU: the wrapper was killed while the driver made a vNPU on NPU 1 \(card 1 device 0\) for container .*; its id is unknown/
+    )
+    assert.deepStrictEqual(destroys(), [])
+    assert.isFalse(fs.existsSync(path.join(state, "vnpu", `${id}.json`)))
+  })
+})
+
 describe.runIf(canRun)("vNPU refusals: one line each, no driver call (or, after the create, a destroy)", () => {
   /** Runs the wrapper's create with `env` in a bundle, with runc replaced by `true` (nothing is to reach it). */
   const refused = (env: ReadonlyArray<string>, settings: Record<string, string> = {}) => {

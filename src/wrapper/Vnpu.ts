@@ -47,6 +47,14 @@ export interface VnpuRequest {
   readonly phy: number
 }
 
+/** A vNPU being made: where, before the driver has answered with its id. */
+export interface PendingVnpu {
+  readonly phy: number
+  readonly card: number
+  readonly device: number
+  readonly vdevId: null
+}
+
 /** A virtual NPU the driver made: where, and its id (the container's /dev/davinci<vdevId>). */
 export interface Vnpu {
   readonly phy: number
@@ -94,29 +102,40 @@ export const vnpuRequest = (
 
 /**
  * Makes the vNPU, every check first: the NPU placed on a card (an Ascend 950 refused), the destroy program
- * (the poststop hook) trusted, and only then the create. A vdevId the driver cannot have meant is refused:
- * 0xFFFFFFFF (nothing named; upstream gave the container the physical NPU) as it is, any other one outside
- * 0-Limits.maxDeviceId after destroying it.
+ * (the poststop hook) trusted, and only then the create, with a pending record (no id yet) kept while it
+ * runs, so that a wrapper killed inside the driver's call leaves a trace. A vdevId the driver cannot have
+ * meant is refused: 0xFFFFFFFF (nothing named; upstream gave the container the physical NPU) as it is, any
+ * other one outside 0-Limits.maxDeviceId after destroying it. On success the record is the caller's.
  */
-export const createVnpu = Effect.fn("Vnpu.create")(function* (request: VnpuRequest, destroyProgram: string) {
+export const createVnpu = Effect.fn("Vnpu.create")(function* (
+  request: VnpuRequest,
+  destroyProgram: string,
+  record: RecordAt
+) {
   const driver = yield* Driver
   const at = yield* driver.place(request.phy)
   yield* FileTrust.use((t) => t.file(destroyProgram, "destroy program (poststop hook)", { executable: true }))
-  const vdevId = yield* driver.create(at, request.template)
-  const vnpu: Vnpu = { phy: at.phy, card: at.card, device: at.device, vdevId }
-  if (vdevId === NO_VDEV)
-    return yield* new VnpuError({
-      reason: "BadAnswer",
-      detail: `the driver's create on NPU ${at.phy} returned no vNPU id (0xFFFFFFFF); the container does not get the physical NPU instead`
-    })
-  if (!usableVdevId(vdevId)) {
-    yield* destroyVnpu(vnpu)
-    return yield* new VnpuError({
-      reason: "BadAnswer",
-      detail: `the driver's create on NPU ${at.phy} returned vNPU id ${vdevId}, outside 0-${Limits.maxDeviceId}; it was destroyed again`
-    })
-  }
-  return vnpu
+  const pending: PendingVnpu = { phy: at.phy, card: at.card, device: at.device, vdevId: null }
+  yield* writeRecord(record.stateDir, record.id, pending).pipe(
+    Effect.mapError((e) => new VnpuError({ reason: "Record", detail: `cannot keep a record: ${e.message}` }))
+  )
+  return yield* Effect.gen(function* () {
+    const vdevId = yield* driver.create(at, request.template)
+    const vnpu: Vnpu = { phy: at.phy, card: at.card, device: at.device, vdevId }
+    if (vdevId === NO_VDEV)
+      return yield* new VnpuError({
+        reason: "BadAnswer",
+        detail: `the driver's create on NPU ${at.phy} returned no vNPU id (0xFFFFFFFF); the container does not get the physical NPU instead`
+      })
+    if (!usableVdevId(vdevId)) {
+      yield* destroyVnpu(vnpu)
+      return yield* new VnpuError({
+        reason: "BadAnswer",
+        detail: `the driver's create on NPU ${at.phy} returned vNPU id ${vdevId}, outside 0-${Limits.maxDeviceId}; it was destroyed again`
+      })
+    }
+    return vnpu
+  }).pipe(Effect.tapError(() => Effect.ignore(removeRecord(record.stateDir, record.id))))
 })
 
 /** Destroys a vNPU the wrapper made, for a step after the create that failed; a failure of its own is kept in the line. */
@@ -177,7 +196,11 @@ export const destroyHook = (program: string, vnpu: Vnpu): HookEntry => ({
  * that a wrapper killed before it could see runc's answer leaves a trace the next `delete` of that container
  * acts on. Root's, 0600, in a 0700 dir.
  */
-export const writeRecord = Effect.fn("Vnpu.writeRecord")(function* (stateDir: string, id: string, vnpu: Vnpu) {
+export const writeRecord = Effect.fn("Vnpu.writeRecord")(function* (
+  stateDir: string,
+  id: string,
+  vnpu: Vnpu | PendingVnpu
+) {
   const fs = yield* FileSystem.FileSystem
   const dir = joinPath(stateDir, "vnpu")
   yield* fs.makeDirectory(dir, { recursive: true, mode: 0o700 })
@@ -187,32 +210,43 @@ export const writeRecord = Effect.fn("Vnpu.writeRecord")(function* (stateDir: st
   yield* fs.rename(tmp, path)
 })
 
-/** The record of a container's vNPU, if one was left; a file that is not one is treated as none. */
+/** The record of a container's vNPU (or of one being made), if one was left; a file that is not one is none. */
 export const readRecord = Effect.fn("Vnpu.readRecord")(function* (stateDir: string, id: string) {
   const fs = yield* FileSystem.FileSystem
   const path = recordPath(stateDir, id)
+  const none = Option.none<Vnpu | PendingVnpu>()
   const st = yield* fs.lstat(path).pipe(Effect.option)
-  if (Option.isNone(st) || st.value.type !== "File" || Number(st.value.size) > 4096) return Option.none<Vnpu>()
+  if (Option.isNone(st) || st.value.type !== "File" || Number(st.value.size) > 4096) return none
   const text = yield* fs.readFileString(path)
   try {
-    const v = JSON.parse(text) as Partial<Vnpu>
-    const ints = [v.phy, v.card, v.device, v.vdevId]
-    if (ints.every((n) => Number.isInteger(n) && (n as number) >= 0) && usableVdevId(v.vdevId!))
-      return Option.some(v as Vnpu)
+    const v = JSON.parse(text) as Partial<Record<keyof Vnpu, unknown>>
+    const where = [v.phy, v.card, v.device].every((n) => Number.isInteger(n) && (n as number) >= 0)
+    if (where && (v.vdevId === null || usableVdevId(v.vdevId as number)))
+      return Option.some(v as unknown as Vnpu | PendingVnpu)
   } catch {}
-  return Option.none<Vnpu>()
+  return none
 })
 
 /** Removes a container's record (the poststop hook owns the vNPU now, or it is destroyed). */
 export const removeRecord = (stateDir: string, id: string) =>
   FileSystem.FileSystem.use((fs) => fs.remove(recordPath(stateDir, id), { force: true }))
 
-/** On `delete`: a vNPU whose record is left (its wrapper was killed before runc answered) is destroyed, then the record removed. */
+/**
+ * On `delete`: a vNPU whose record is left (its wrapper was killed before runc answered) is destroyed, then
+ * the record removed. A pending one (killed inside the driver's create) cannot be: its id was never known;
+ * the record goes and the failure says where to look.
+ */
 export const destroyLeftover = Effect.fn("Vnpu.destroyLeftover")(function* (stateDir: string, id: string) {
   const record = yield* readRecord(stateDir, id)
   if (Option.isNone(record)) return false
-  yield* destroyVnpu(record.value)
+  const left = record.value
   yield* removeRecord(stateDir, id)
+  if (left.vdevId === null)
+    return yield* new VnpuError({
+      reason: "Cleanup",
+      detail: `the wrapper was killed while the driver made a vNPU on NPU ${left.phy} (card ${left.card} device ${left.device}) for container ${id}; its id is unknown, so it may be left: see the driver's vNPU list (npu-smi info) and destroy it with ascend-docker-destroy ${left.card} ${left.device} <vdevId>`
+    })
+  yield* destroyVnpu(left)
   return true
 })
 
@@ -273,9 +307,9 @@ export const vnpuEdits = Effect.fn("Vnpu.edits")(function* (
       ? yield* MountResolver.use((m) => m.resolve(context.request.mountLists))
       : undefined
   const libDirs = cdi ? yield* context.libDirs : []
-  const vnpu = yield* createVnpu(asked, settings.destroyProgram)
-  // The record first, so that a kill from here on leaves what the next delete needs to destroy the vNPU.
   const record = { stateDir: settings.stateDir, id: settings.containerId }
+  const vnpu = yield* createVnpu(asked, settings.destroyProgram, record)
+  // The record completed first, so that a kill from here on leaves what the next delete needs.
   yield* orDestroy(
     vnpu,
     writeRecord(record.stateDir, record.id, vnpu).pipe(
@@ -283,7 +317,8 @@ export const vnpuEdits = Effect.fn("Vnpu.edits")(function* (
         (e) =>
           new VnpuError({ reason: "Record", detail: `cannot keep the record of vNPU ${vnpu.vdevId}: ${e.message}` })
       )
-    )
+    ),
+    record
   )
   const npus = yield* orDestroy(vnpu, nodes.npus([vnpu.vdevId], { virtual: true }), record)
   const edits = nodesOnly ? { deviceNodes: [], mounts: [], env: [] } : npuEdits({ npus, shared, mounts, libDirs })
@@ -341,10 +376,12 @@ export const chipAwareShared: Effect.Effect<
 export const leftoverVnpus = Effect.fn("Vnpu.leftovers")(function* (stateDir: string) {
   const fs = yield* FileSystem.FileSystem
   const names = yield* fs.readDirectory(joinPath(stateDir, "vnpu")).pipe(Effect.orElseSucceed(() => []))
-  const out: Array<{ readonly containerId: string; readonly vnpu: Vnpu }> = []
+  const out: Array<{ readonly containerId: string; readonly vnpu: Vnpu | PendingVnpu }> = []
   for (const name of names.filter((n) => n.endsWith(".json")).sort()) {
     const containerId = name.slice(0, -".json".length)
-    const record = yield* readRecord(stateDir, containerId).pipe(Effect.orElseSucceed(() => Option.none<Vnpu>()))
+    const record = yield* readRecord(stateDir, containerId).pipe(
+      Effect.orElseSucceed(() => Option.none<Vnpu | PendingVnpu>())
+    )
     if (Option.isSome(record)) out.push({ containerId, vnpu: record.value })
   }
   return out
