@@ -10,17 +10,22 @@ declare const ADMIN_BESIDE: boolean
  * rest initialises ends as one line and exit 1; the program is loaded after it, by a dynamic import: the
  * binary is built with code splitting, so the wrapper, the hook and the admin commands are chunks of their
  * own and a program loads and initialises only its own code. The binary is multi-call: invoked through a
- * link named `ascend-docker-runtime` it is the runtime wrapper, otherwise the hook.
+ * link named `ascend-docker-runtime` it is the runtime wrapper, called `ascend-docker-destroy` (a vNPU's
+ * poststop hook) the vNPU destroy, otherwise the hook.
  */
 // Nothing here ever prints a stack (every failure is one line), so none is captured: each span Effect.fn
 // opens and each error made would otherwise record one, which costs on a cold start.
 Error.stackTraceLimit = 0
 
+/** The name this process was started by: the multi-call binary is the program of that name. */
+const calledAs = process.argv0.slice(process.argv0.lastIndexOf("/") + 1)
+
 // Written so that a bundler folds the constant and drops the other program from a single-program build.
-if (
-  PROGRAM === "runtime" ||
-  (PROGRAM === "multi" && process.argv0.slice(process.argv0.lastIndexOf("/") + 1) === "ascend-docker-runtime")
-) {
+if (PROGRAM === "multi" && calledAs === "ascend-docker-destroy") {
+  // The poststop hook of a vNPU container (wrapper/Vnpu.ts): it needs the driver, so the binary only.
+  installGuard("ascend-docker-destroy")
+  void import("./destroy.ts").then((destroy) => destroy.run())
+} else if (PROGRAM === "runtime" || (PROGRAM === "multi" && calledAs === "ascend-docker-runtime")) {
   installGuard("ascend-docker-runtime")
   void import("./runtime.ts").then((wrapper) => wrapper.run())
 } else {

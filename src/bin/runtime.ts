@@ -8,6 +8,7 @@ import { withoutLoaderVariables } from "../schemas/LoaderEnv.ts"
 import { basenameOf, dirnameOf, joinPath, resolveFrom } from "../schemas/Paths.ts"
 import { parseRuncArgs } from "../wrapper/RuncArgs.ts"
 import { parseRuntimeConf, RUNTIME_CONF, RUNTIME_CONF_MAX_BYTES, type RuntimeConfKey } from "../wrapper/RuntimeConf.ts"
+import { containerIdOf, DEFAULT_STATE_DIR, recordPath } from "../wrapper/VnpuRecord.ts"
 
 /**
  * `ascend-docker-runtime`: an OCI runtime for Docker and containerd that is runc plus the hook. Invoked
@@ -79,6 +80,28 @@ const readRuntimeConf = (
   if (st.size > RUNTIME_CONF_MAX_BYTES) return `${file} is larger than ${RUNTIME_CONF_MAX_BYTES} bytes`
   const parsed = parseRuntimeConf(fs.readFileSync(file, "utf8"))
   return typeof parsed === "string" ? `${dirnameOf(file)}/${parsed}` : parsed
+}
+
+/** The vNPU parts (bin/destroy.ts), loaded only for the commands that need them. */
+const vnpuRuntime = () => require("./destroy.ts") as typeof import("./destroy.ts")
+
+/**
+ * runc for a container that got a vNPU: as a child, not by execve, so that a runc that refuses the container
+ * (before any poststop hook could run) is answered by destroying the vNPU. runc's status is the wrapper's.
+ */
+const runcForVnpu = (
+  runc: string,
+  args: ReadonlyArray<string>,
+  runcEnv: Record<string, string>,
+  settle: (ok: boolean) => string | undefined,
+  refuse: (message: string) => number
+): number => {
+  const { spawnSync } = require("node:child_process") as typeof import("node:child_process")
+  const result = spawnSync(runc, args, { stdio: "inherit", env: runcEnv })
+  const status = result.error !== undefined ? 1 : (result.status ?? 1)
+  const failure = settle(status === 0)
+  if (failure !== undefined) refuse(failure)
+  return status
 }
 
 const main = (): number => {
@@ -155,9 +178,23 @@ const main = (): number => {
       },
       cliPath: joinPath(dirnameOf(hookPath), CLI_NAME),
       uid: process.getuid?.() ?? 0,
-      unprivilegedEnv: policy
+      unprivilegedEnv: policy,
+      vnpu: vnpuRuntime().vnpuSettings(env, args)
     })
-    if (failure !== undefined) return refuse(failure)
+    if (typeof failure === "string") return refuse(failure)
+    if (failure !== undefined) return runcForVnpu(runc, args, runcEnv, failure.settle, refuse)
+  }
+  if (command.command === "delete") {
+    // One stat on delete; Effect and the driver load only when a killed wrapper left a vNPU's record.
+    const id = containerIdOf(args)
+    const stateDir = env.ASCEND_DOCKER_RUNTIME_STATE_DIR || DEFAULT_STATE_DIR
+    const bun = bunNative()
+    const record = id === undefined ? undefined : recordPath(stateDir, id)
+    // In the binary without node:fs (a record is never empty; size is 0 for a missing file).
+    if (record !== undefined && (bun !== undefined ? bun.file(record).size > 0 : fs().existsSync(record))) {
+      const leftover = vnpuRuntime().destroyLeftoverOnDelete(env, args)
+      if (leftover !== undefined) refuse(leftover)
+    }
   }
   try {
     return replaceProcess(runc, [runc, ...args], runcEnv)

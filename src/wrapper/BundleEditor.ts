@@ -37,7 +37,11 @@ export class BundleEditor extends Context.Service<
     readonly edit: (
       bundle: string,
       edits: ContainerEdits,
-      options: { readonly hook?: HookEntry | undefined; readonly mark?: boolean }
+      options: {
+        readonly hook?: HookEntry | undefined
+        readonly mark?: boolean
+        readonly poststop?: HookEntry | undefined
+      }
     ) => Effect.Effect<"edited" | "unchanged", InjectError>
   }
 >()("ascend-docker-hook/BundleEditor") {

@@ -75,7 +75,7 @@ const step = (text: Spliced, f: (t: string) => Spliced): Spliced => (typeof text
 export const applyEdits = (
   text: string,
   edits: ContainerEdits,
-  options: { readonly hook?: HookEntry | undefined; readonly mark?: boolean }
+  options: { readonly hook?: HookEntry | undefined; readonly mark?: boolean; readonly poststop?: HookEntry | undefined }
 ): Spliced => {
   let out: Spliced = text
   const existing = arrayAt(text, ["linux", "devices"])
@@ -131,8 +131,13 @@ export const applyEdits = (
       )
     })
   }
+  if (options.poststop !== undefined) out = step(out, (t) => addPoststop(t, options.poststop!))
   return out
 }
+
+/** A poststop hook (the vNPU's destroy, wrapper/Vnpu.ts), with the same explicit env as every hook added. */
+const addPoststop = (text: string, hook: HookEntry): Spliced =>
+  appendToArray(text, ["hooks", "poststop"], [JSON.stringify({ path: hook.path, args: hook.args, env: HOOK_ENV })])
 
 /** One env entry into process.env: LD_LIBRARY_PATH prepended to the first one there, any other key set or appended. */
 const setEnv = (text: string, entry: string): Spliced => {

@@ -10,12 +10,23 @@ import { type AscendRequest, type UnprivilegedEnvPolicy, VISIBLE_DEVICES } from 
 import { CLI_SCAN_BYTES, cliProtocolOf } from "../schemas/CliProtocol.ts"
 import { asksForNothing, gateRequest, ignoresEnv, lookupEnv } from "../schemas/ContainerEnv.ts"
 import { DeviceError, DeviceNodes } from "../services/DeviceNodes.ts"
+import { Driver, unavailableDriver } from "../services/Driver.ts"
 import { EnvDecoder } from "../services/EnvDecoder.ts"
 import { FileTrust } from "../services/FileTrust.ts"
 import { MountResolver } from "../services/MountResolver.ts"
 import { SpecParser } from "../services/SpecParser.ts"
 import { BundleEditor } from "./BundleEditor.ts"
-import { type ContainerEdits, DRIVER_LIB_DIRS, npuEdits } from "./ContainerEdits.ts"
+import { type ContainerEdits, DRIVER_LIB_DIRS, type HookEntry, npuEdits } from "./ContainerEdits.ts"
+import {
+  chipAwareShared,
+  destroyHook,
+  type PreparedVnpu,
+  settleVnpu,
+  type Vnpu,
+  type VnpuSettings,
+  vnpuEdits,
+  vnpuRequest
+} from "./Vnpu.ts"
 
 /** How the wrapper gives a container its NPUs. */
 export type WrapperMode = "hook" | "cdi"
@@ -38,6 +49,8 @@ export interface WrapperSettings {
   readonly uid: number
   /** ASCEND_DOCKER_RUNTIME_UNPRIVILEGED_ENV: what an env request from an unprivileged container gets. */
   readonly unprivilegedEnv: UnprivilegedEnvPolicy
+  /** What a vNPU request needs (wrapper/Vnpu.ts); none: such a request is refused. */
+  readonly vnpu?: VnpuSettings | undefined
 }
 
 /**
@@ -62,6 +75,18 @@ const hookArgs = (settings: WrapperSettings, protocol: CliProtocol): ReadonlyArr
   // The hook must judge the container as the wrapper did.
   ...(settings.unprivilegedEnv === "accept" ? [] : ["--unprivileged-env", settings.unprivilegedEnv])
 ]
+
+/** What a container gets: its edits, the hook, and the vNPU made for it with the driver that made it. */
+interface Prepared {
+  readonly edits: ContainerEdits | undefined
+  readonly hook: HookEntry | undefined
+  readonly vnpu?: Vnpu
+  readonly driver?: Driver["Service"]
+}
+
+/** The DRIVER_LIB_DIRS the host has. */
+const driverLibDirs = (fs: FileSystem.FileSystem): Effect.Effect<ReadonlyArray<string>> =>
+  Effect.filter(DRIVER_LIB_DIRS, (dir) => fs.exists(dir).pipe(Effect.orElseSucceed(() => false)))
 
 /** The CDI kinds whose annotated devices are Ascend NPUs (today's name, and the older one). */
 const NPU_KINDS = ["ascend.com/npu", "huawei.com/npu"]
@@ -108,7 +133,7 @@ const withAllExpanded = (ids: string | undefined, devRoot: string) => {
  * mounts and LD_LIBRARY_PATH (cdi mode, unless NODRV). Returns undefined when runc may go ahead, else the
  * one-line reason it must not (nothing written then).
  */
-export const prepareBundle = (settings: WrapperSettings): string | undefined => {
+export const prepareBundle = (settings: WrapperSettings): string | PreparedVnpu | undefined => {
   const program = Effect.gen(function* () {
     const parsed = yield* SpecParser.use((p) => p.parse(settings.bundle))
     const editor = yield* BundleEditor
@@ -120,13 +145,21 @@ export const prepareBundle = (settings: WrapperSettings): string | undefined => 
     const policy = trusted === undefined ? settings.unprivilegedEnv : "accept"
     const hookSettings = { ...settings, unprivilegedEnv: policy }
     if (asksForNothing(lookupEnv(config.env, VISIBLE_DEVICES))) {
-      return yield* editor.edit(settings.bundle, { deviceNodes: [], mounts: [], env: [] }, { mark: true })
+      yield* editor.edit(settings.bundle, { deviceNodes: [], mounts: [], env: [] }, { mark: true })
+      return undefined
     }
     const fs = yield* FileSystem.FileSystem
     const protocol: CliProtocol =
       settings.mode === "cdi" ? "2021" : (settings.protocol ?? (yield* detectProtocol(fs, settings.cliPath)))
-    const stages = Layer.mergeAll(EnvDecoder.layer, MountResolver.layer, DeviceNodes.layer(settings.devRoot)).pipe(
-      Layer.provide(FileTrust.layer),
+    const vnpuSettings = settings.vnpu
+    const driverLayer = vnpuSettings?.driver ?? unavailableDriver("this wrapper cannot make a vNPU")
+    const stages = Layer.mergeAll(
+      EnvDecoder.layer,
+      MountResolver.layer,
+      DeviceNodes.layer(settings.devRoot),
+      driverLayer
+    ).pipe(
+      Layer.provideMerge(FileTrust.layer),
       Layer.provideMerge(
         HookConfig.layer({
           configDir: settings.configDir,
@@ -137,7 +170,7 @@ export const prepareBundle = (settings: WrapperSettings): string | undefined => 
         })
       )
     )
-    const { edits, hook } = yield* Effect.gen(function* () {
+    const prepared: Prepared = yield* Effect.gen(function* () {
       const visible = lookupEnv(config.env, VISIBLE_DEVICES)
       const gated = ignoresEnv(config.privileged, policy, visible)
         ? { request: Option.none<AscendRequest>() }
@@ -148,31 +181,36 @@ export const prepareBundle = (settings: WrapperSettings): string | undefined => 
       if (Option.isNone(request)) return { edits: undefined, hook: undefined }
       const { devices, options, mountLists } = request.value
       const nodes = yield* DeviceNodes
-      if (settings.mode === "hook" && protocol === "2021") {
-        return { edits: undefined, hook: { path: settings.hook.path, args: hookArgs(hookSettings, protocol) } }
+      const hookEntry = { path: settings.hook.path, args: hookArgs(hookSettings, protocol) }
+      // A vNPU request is judged against the container's own privilege, whatever annotations it carries.
+      const gate = { privileged: parsed.privileged, policy: settings.unprivilegedEnv }
+      const asked = yield* Effect.fromResult(vnpuRequest(config.env, request.value, gate))
+      if (Option.isSome(asked)) {
+        const context = { settings: settings.vnpu, mode: settings.mode, protocol, request: request.value }
+        return yield* vnpuEdits(asked.value, { ...context, hook: hookEntry, libDirs: driverLibDirs(fs) })
       }
+      if (settings.mode === "hook" && protocol === "2021") return { edits: undefined, hook: hookEntry }
       const npus = yield* nodes.npus(devices, { virtual: options.includes("VIRTUAL") })
-      const shared = yield* nodes.shared
-      if (settings.mode === "hook") {
-        return {
-          edits: npuEdits({ npus, shared }),
-          hook: { path: settings.hook.path, args: hookArgs(hookSettings, protocol) }
-        }
-      }
+      const shared = yield* chipAwareShared
+      if (settings.mode === "hook") return { edits: npuEdits({ npus, shared }), hook: hookEntry }
       const noDriver = options.includes("NODRV")
       const mounts = noDriver ? undefined : yield* MountResolver.use((m) => m.resolve(mountLists))
-      const libDirs: Array<string> = []
-      for (const dir of DRIVER_LIB_DIRS)
-        if (yield* fs.exists(dir).pipe(Effect.orElseSucceed(() => false))) libDirs.push(dir)
-      return { edits: npuEdits({ npus, shared, mounts, libDirs }), hook: undefined }
+      return { edits: npuEdits({ npus, shared, mounts, libDirs: yield* driverLibDirs(fs) }), hook: undefined }
     }).pipe(Effect.provide(stages))
+    const { edits, hook, vnpu, driver } = prepared
     const none: ContainerEdits = { deviceNodes: [], mounts: [], env: [] }
     const made = edits ?? none
     // The hook reads the request from config.json: the annotated one is written there, first.
     const withRequest = trusted === undefined ? made : { ...made, env: [trusted, ...made.env] }
-    return yield* editor.edit(settings.bundle, withRequest, { hook, mark: true })
+    if (vnpu === undefined || driver === undefined || vnpuSettings === undefined) {
+      yield* editor.edit(settings.bundle, withRequest, { hook, mark: true })
+      return undefined
+    }
+    const poststop = destroyHook(vnpuSettings.destroyProgram, vnpu)
+    const edit = editor.edit(settings.bundle, withRequest, { hook, mark: true, poststop })
+    return yield* settleVnpu(vnpu, vnpuSettings, edit).pipe(Effect.provideService(Driver, driver))
   })
   const layer = Layer.mergeAll(SpecParser.layer, BundleEditor.layer).pipe(Layer.provideMerge(SyncFileSystem.layer))
   const exit = Effect.runSyncExit(program.pipe(Effect.provide(layer)))
-  return Exit.isSuccess(exit) ? undefined : failureMessage(exit.cause)
+  return Exit.isSuccess(exit) ? exit.value : failureMessage(exit.cause)
 }
