@@ -10,6 +10,7 @@ import { type DoctorCheck, doctorContext } from "../src/commands/doctor/Check.ts
 import { containerdRuntime } from "../src/commands/doctor/Containerd.ts"
 import { npus, sharedDevices } from "../src/commands/doctor/Devices.ts"
 import { dockerRuntime } from "../src/commands/doctor/Docker.ts"
+import { driverLibrary, leftoverVnpu } from "../src/commands/doctor/Driver.ts"
 import { engineGenerations } from "../src/commands/doctor/Engines.ts"
 import { podmanHooksd } from "../src/commands/doctor/Hooksd.ts"
 import { devCharLinks, refreshUnitState, staleSpecs } from "../src/commands/doctor/Host.ts"
@@ -693,4 +694,38 @@ describe("doctor: engine generations, CDI and the route for each", () => {
       assert.match(dockerd, gen.cdi ? /^dockerd 28\.\d+\.\d+: CDI on/ : /^dockerd 20\.10\.\d+: no CDI/)
     })
   }
+})
+
+describe("doctor: the driver library and leftover vNPUs", () => {
+  const OPTIONS = { root: "/", configDir: "/etc/ascend-docker-runtime.d", cliPath: "/x", devRoot: "/dev" }
+  const { file } = MemoryFileSystem
+  const ctxOf = (tree: Record<string, MemoryFileSystem.MemoryNode>) =>
+    doctorContext(OPTIONS, hostFiles(MemoryFileSystem.make(tree)))
+
+  it("vNPU records a killed wrapper left: one warning each, with what destroys it", () => {
+    const lines = leftoverVnpu.run(
+      ctxOf({
+        "/run/ascend-docker-runtime/vnpu/c1.json": file('{"phy":1,"card":1,"device":0,"vdevId":116}\n'),
+        "/run/ascend-docker-runtime/vnpu/c2.json": file('{"phy":2,"card":2,"device":0,"vdevId":null}\n'),
+        "/run/ascend-docker-runtime/vnpu/junk.json": file("not a record")
+      })
+    )
+    assert.deepStrictEqual(
+      lines.map((l) => `${l.status} ${l.message} | ${l.fix}`),
+      [
+        "warn vNPU 116 on NPU 1 (card 1 device 0) was left by container c1 | ascend-docker-runtime delete c1 (destroys it)",
+        "warn vNPU: the wrapper was killed while the driver made a vNPU on NPU 2 (card 2 device 0) for container c2; its id is unknown | npu-smi info -t info-vnpu -i 2 -c 0 lists it; destroy it with npu-smi, then ascend-docker-runtime delete c2"
+      ]
+    )
+    assert.deepStrictEqual(leftoverVnpu.run(ctxOf({})), [], "none left: nothing said")
+  })
+
+  it("no libdcmi.so where the loader looks: /dev decides, and vNPU is refused", () => {
+    assert.deepStrictEqual(
+      driverLibrary.run(ctxOf({})).map((l) => l.message),
+      [
+        "driver: no trusted libdcmi.so where the loader looks: device sets from the nodes under /dev; vNPU requests are refused"
+      ]
+    )
+  })
 })

@@ -658,3 +658,16 @@ describe.runIf(canRun)("chip-aware device sets, from the driver where it is pres
     oneLine(r.stderr, new RegExp(`^ascend-docker-runtime: device node ${root}/hisi_hdc: does not exist\\n$`))
   })
 })
+
+describe.runIf(canRun)("doctor reports the driver library", () => {
+  it("the stand-in, registered with the loader, is the source of device facts; a record left is reported", () => {
+    const doctor = host.run([path.join(bin, "ascend-docker-hook"), "doctor", "--json", "--dev-root", dev], {
+      encoding: "utf8"
+    })
+    const checks = JSON.parse(String(doctor.stdout)).checks as Array<{ id: string; message: string }>
+    assert.strictEqual(
+      checks.find((c) => c.id === "driver")?.message,
+      `driver: ${LIB_DIR}/libdcmi.so (libdcmi.so, found and trusted as the wrapper loads it): vNPU (ASCEND_VNPU_SPECS) and the chip's own device set`
+    )
+  })
+})

@@ -9,6 +9,7 @@ import { type Check, type DoctorCheck, type DoctorOptions, doctorContext } from 
 import { CLI_CHECKS } from "./doctor/Cli.ts"
 import { CONFIG_CHECKS } from "./doctor/Config.ts"
 import { DEVICE_CHECKS } from "./doctor/Devices.ts"
+import { DRIVER_CHECKS } from "./doctor/Driver.ts"
 import { ENGINE_CHECKS } from "./doctor/Engines.ts"
 import { HOST_CHECKS } from "./doctor/Host.ts"
 import { POLICY_CHECKS } from "./doctor/Policy.ts"
@@ -47,6 +48,7 @@ export const CHECKS: ReadonlyArray<DoctorCheck> = [
   ...CONFIG_CHECKS,
   ...CLI_CHECKS,
   ...DEVICE_CHECKS,
+  ...DRIVER_CHECKS,
   ...CDI_CHECKS,
   ...HOST_CHECKS,
   ...ENGINE_CHECKS,
