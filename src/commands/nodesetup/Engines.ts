@@ -91,16 +91,33 @@ const dockerRuntimes = (socket: string): Promise<ReadonlyArray<string> | undefin
 /** The outcome: done (with what happened), or the one line saying the engine did not take it. */
 export type Taken = { readonly ok: true; readonly line: string } | { readonly ok: false; readonly line: string }
 
-/** SIGHUP to dockerd, then waits until its runtimes list has (or, after uninstall, lacks) ascend. */
-const reload = async (socket: string, engine: Engine, want: boolean, timeoutMs: number): Promise<Taken> => {
+/** No daemon to signal: fine when none runs (it reads the config when it starts), a failure when we cannot tell. */
+const notRunning = (engine: Engine, peer: { error: string; absent: boolean }): Taken =>
+  peer.absent
+    ? { ok: true, line: `${engine.name}: ${peer.error}; ${engine.daemon} reads the change when it starts` }
+    : { ok: false, line: `${engine.name}: cannot find ${engine.daemon}: ${peer.error}` }
+
+/**
+ * SIGHUP to dockerd, then waits until its runtimes list has (or, after uninstall, lacks) ascend. A reload
+ * applies only the keys daemon.json sets: when the restored file names no runtimes at all, dockerd keeps
+ * the ascend it had until its next restart (whose binary uninstall removed), and that is said, not awaited.
+ */
+const reload = async (hostRoot: string, engine: Engine, want: boolean, timeoutMs: number): Promise<Taken> => {
+  const socket = `${hostRoot}${engine.socket}`
   const peer = peerOf(socket)
-  if ("error" in peer)
-    return { ok: true, line: `${engine.name}: ${peer.error}; ${engine.daemon} reads it when it starts` }
+  if ("error" in peer) return notRunning(engine, peer)
   process.kill(peer.pid, "SIGHUP")
+  const done = `${engine.name}: ${engine.daemon} (pid ${peer.pid}) reloaded its runtimes (SIGHUP)`
+  if (!want && !namesRuntimes(`${hostRoot}${engine.files[0]}`))
+    return {
+      ok: true,
+      line:
+        `${done}; daemon.json names no runtimes now and a reload changes only what it names, so dockerd lists ` +
+        "ascend until its next restart (a container asking for it fails: the wrapper is gone)"
+    }
   for (const end = Date.now() + timeoutMs; Date.now() < end; await sleep(200)) {
     const runtimes = await dockerRuntimes(socket)
-    if (runtimes !== undefined && runtimes.includes("ascend") === want)
-      return { ok: true, line: `${engine.name}: ${engine.daemon} (pid ${peer.pid}) reloaded its runtimes (SIGHUP)` }
+    if (runtimes !== undefined && runtimes.includes("ascend") === want) return { ok: true, line: done }
   }
   return {
     ok: false,
@@ -110,11 +127,19 @@ const reload = async (socket: string, engine: Engine, want: boolean, timeoutMs: 
   }
 }
 
+/** Whether daemon.json has a runtimes key (a reload replaces dockerd's runtimes only then). */
+const namesRuntimes = (file: string): boolean => {
+  try {
+    return Object.hasOwn(JSON.parse(nodeFs().readFileSync(file, "utf8")) as object, "runtimes")
+  } catch {
+    return false
+  }
+}
+
 /** SIGTERM to the daemon, then waits until its socket answers from another pid (the service manager's restart). */
 const restart = async (socket: string, engine: Engine, timeoutMs: number): Promise<Taken> => {
   const peer = peerOf(socket)
-  if ("error" in peer)
-    return { ok: true, line: `${engine.name}: ${peer.error}; ${engine.daemon} reads it when it starts` }
+  if ("error" in peer) return notRunning(engine, peer)
   process.kill(peer.pid, "SIGTERM")
   for (const end = Date.now() + timeoutMs; Date.now() < end; await sleep(200)) {
     const now = peerOf(socket)
@@ -145,8 +170,9 @@ export const take = (
       ok: true,
       line: `${engine.name}: --restart-mode none: ${engine.takes === "reload" ? "reload" : "restart"} ${engine.daemon} to take the change (systemctl ${engine.takes === "reload" ? "reload docker" : `restart ${engine.daemon}`})`
     })
-  const socket = `${hostRoot}${engine.socket}`
-  return engine.takes === "reload" ? reload(socket, engine, want, timeoutMs) : restart(socket, engine, timeoutMs)
+  return engine.takes === "reload"
+    ? reload(hostRoot, engine, want, timeoutMs)
+    : restart(`${hostRoot}${engine.socket}`, engine, timeoutMs)
 }
 
 /** Whether a file exists on the host (for the probe's CRI-O check). */

@@ -8,8 +8,11 @@
  * only, and the Node bundle says so in one line.
  */
 
-/** The peer of a connection to `socketPath`, or why there is none (no such socket, nobody accepting, no FFI). */
-export type Peer = { readonly pid: number; readonly uid: number } | { readonly error: string }
+/**
+ * The peer of a connection to `socketPath`, or why there is none: `absent` when nothing answers there (the
+ * engine is not running), else the question could not be asked (no FFI, a path too long).
+ */
+export type Peer = { readonly pid: number; readonly uid: number } | { readonly error: string; readonly absent: boolean }
 
 const AF_UNIX = 1
 const SOCK_STREAM_CLOEXEC = 1 | 0o2000000
@@ -61,20 +64,21 @@ const load = (): NonNullable<typeof libc> => {
 /** Connects to `socketPath` and returns the listening process's pid and uid (SO_PEERCRED). */
 export const peerOf = (socketPath: string): Peer => {
   const c = load()
-  if (typeof c === "string") return { error: c }
+  if (typeof c === "string") return { error: c, absent: false }
   const path = new TextEncoder().encode(socketPath)
-  if (path.length >= SUN_PATH) return { error: `${socketPath}: path too long for a Unix socket` }
+  if (path.length >= SUN_PATH) return { error: `${socketPath}: path too long for a Unix socket`, absent: false }
   const fd = c.fns.socket(AF_UNIX, SOCK_STREAM_CLOEXEC, 0)
-  if (fd < 0) return { error: "socket() failed" }
+  if (fd < 0) return { error: "socket() failed", absent: false }
   try {
     const addr = new Uint8Array(2 + SUN_PATH)
     new DataView(addr.buffer).setUint16(0, AF_UNIX, true)
     addr.set(path, 2)
-    if (c.fns.connect(fd, c.ptr(addr), 2 + path.length + 1) !== 0) return { error: `nothing answers on ${socketPath}` }
+    if (c.fns.connect(fd, c.ptr(addr), 2 + path.length + 1) !== 0)
+      return { error: `nothing answers on ${socketPath}`, absent: true }
     const cred = new Int32Array(3)
     const len = new Uint32Array([12])
     if (c.fns.getsockopt(fd, SOL_SOCKET, SO_PEERCRED, c.ptr(cred), c.ptr(len)) !== 0 || cred[0]! <= 0)
-      return { error: `${socketPath}: the kernel named no peer (SO_PEERCRED)` }
+      return { error: `${socketPath}: the kernel named no peer (SO_PEERCRED)`, absent: false }
     return { pid: cred[0]!, uid: cred[1]! }
   } finally {
     c.fns.close(fd)
