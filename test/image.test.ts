@@ -165,8 +165,11 @@ const node = async (dir: string) => {
     etc: snapshot(path.join(dir, "etc.upper")),
     usrLocal: snapshot(path.join(dir, "usr-local.upper"))
   })
+  /** What the CLI stand-in recorded; the record is removed once read (it is the test's, not the installer's). */
   const record = () => {
-    const r = host.run(["cat", "/usr/local/bin/record.json"], { encoding: "utf8" })
+    const r = host.run(["sh", "-c", "cat /usr/local/bin/record.json && rm /usr/local/bin/record.json"], {
+      encoding: "utf8"
+    })
     return r.status === 0 ? (JSON.parse(String(r.stdout)) as { argv: Array<string> }) : undefined
   }
   const logs = (name: string) => {
@@ -198,6 +201,7 @@ describe.runIf(canRun)(
     let n: Awaited<ReturnType<typeof node>>
     let supervisor: ChildProcess | undefined
     let client: Client
+    let proxy: ChildProcess | undefined
     let before: ReturnType<typeof n.files>
     const pods: Array<string> = []
     const containerdPid = () => childrenNamed(supervisor!.pid!, "containerd")[0]
@@ -253,6 +257,7 @@ describe.runIf(canRun)(
         await call("RemovePodSandbox", { pod_sandbox_id: id }).catch(() => {})
       }
       client?.close()
+      if (proxy?.pid !== undefined) process.kill(proxy.pid, "SIGKILL")
       n?.pm.podman(["rm", "-f", "-t", "0", "adh-node-setup"])
       if (supervisor?.pid !== undefined) {
         const daemon = containerdPid()
@@ -295,11 +300,18 @@ describe.runIf(canRun)(
         defaults: true
       })
       const runtime = (grpc.loadPackageDefinition(definition) as Client).runtime.v1
-      // The socket containerd bound in the view's /run lives in that overlay's upper dir.
-      client = new runtime.RuntimeService(
-        `unix://${dir}/run.upper/containerd/containerd.sock`,
-        grpc.credentials.createInsecure()
+      // containerd's socket is in the view's /run, which the test (outside the view) cannot connect to: a
+      // small relay in the view forwards a socket in the scratch dir to it.
+      proxy = n.host.daemon(
+        [
+          NODE,
+          "-e",
+          `const net = require("node:net"); net.createServer((c) => { const u = net.connect("/run/containerd/containerd.sock"); c.pipe(u).pipe(c); u.on("error", () => c.destroy()); c.on("error", () => u.destroy()) }).listen(${JSON.stringify(`${dir}/cri.sock`)})`
+        ],
+        path.join(dir, "relay.log")
       )
+      assert.isTrue(await waitFor(10_000, () => fs.existsSync(`${dir}/cri.sock`)))
+      client = new runtime.RuntimeService(`unix://${dir}/cri.sock`, grpc.credentials.createInsecure())
       const sandbox = {
         metadata: { name: "npu-pod", uid: `uid-${process.pid}`, namespace: "default", attempt: 0 },
         hostname: "",
@@ -365,7 +377,6 @@ describe.runIf(canRun)("the image on a Docker node: installs, dockerd reloads (s
       "-c",
       'mkdir -p /etc/docker && printf \'{\\n  "log-level": "warn"\\n}\\n\' > /etc/docker/daemon.json'
     ])
-    before = n.files()
     dockerd = n.host.daemon(
       [
         "/usr/sbin/dockerd",
@@ -379,6 +390,8 @@ describe.runIf(canRun)("the image on a Docker node: installs, dockerd reloads (s
     const up = await waitFor(60_000, () => docker("version").status === 0)
     assert.isTrue(up, `dockerd did not start: ${fs.readFileSync(path.join(dir, "dockerd.log"), "utf8").slice(-2000)}`)
     pid = dockerd.pid!
+    // What the host has before the installer runs (dockerd's own key.json included).
+    before = n.files()
     const imported = docker("import", rootfsTar(path.join(dir, "image")), "local/busybox:1")
     assert.strictEqual(imported.status, 0, String(imported.stderr))
   }, 300_000)
