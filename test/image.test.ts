@@ -33,6 +33,7 @@ const missing = [
   ...["podman", "runc", "containerd", "ctr", "containerd-shim-runc-v2", "dockerd", "readelf", "tar"].filter(
     (c) => !which(c)
   ),
+  ...["skopeo", "docker-registry"].filter((c) => !which(c)),
   ...(fs.existsSync(QEMU_ARM64[0]) ? [] : [QEMU_ARM64[0]]),
   ...(fs.existsSync("/usr/aarch64-linux-gnu/lib/libc.so.6") ? [] : ["libc6-arm64-cross"]),
   ...(BUSYBOX === undefined ? ["busybox"] : []),
@@ -120,6 +121,46 @@ describe.runIf(canRun)("the image archive: one multi-arch index, FROM-scratch la
     const before = fs.readFileSync(IMAGE_ARCHIVE)
     buildImage()
     assert.isTrue(before.equals(fs.readFileSync(IMAGE_ARCHIVE)))
+  }, 300_000)
+
+  it("pushes to a registry as one multi-arch index (skopeo copy --all, as the README says; a private registry)", async () => {
+    fs.writeFileSync(
+      path.join(dir, "registry.yml"),
+      `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/registry\nhttp:\n  addr: 127.0.0.1:0\n`
+    )
+    const registry = spawn("docker-registry", ["serve", path.join(dir, "registry.yml")], {
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let log = ""
+    registry.stderr!.on("data", (d) => {
+      log += d
+    })
+    registry.stdout!.on("data", (d) => {
+      log += d
+    })
+    try {
+      assert.isTrue(await waitFor(20_000, () => /listening on 127\.0\.0\.1:\d+/.test(log)), log)
+      const port = log.match(/listening on 127\.0\.0\.1:(\d+)/)![1]
+      const ref = `docker://127.0.0.1:${port}/ascend/ascend-docker-hook:test`
+      const copy = spawnSync(
+        "skopeo",
+        ["copy", "--all", "--dest-tls-verify=false", `oci-archive:${IMAGE_ARCHIVE}`, ref],
+        { encoding: "utf8", timeout: 300_000 }
+      )
+      assert.strictEqual(copy.status, 0, copy.stderr)
+      const raw = spawnSync("skopeo", ["inspect", "--raw", "--tls-verify=false", ref], { encoding: "utf8" })
+      assert.strictEqual(raw.status, 0, raw.stderr)
+      const [top] = archive.index.manifests as Array<Descriptor>
+      const local = archive.json<{ manifests: Array<Descriptor> }>(top!.digest).manifests
+      const pushed = (JSON.parse(raw.stdout) as { manifests: Array<Descriptor> }).manifests
+      assert.deepStrictEqual(
+        pushed.map((m) => [m.platform?.architecture, m.digest]),
+        local.map((m) => [m.platform?.architecture, m.digest]),
+        "the same per-arch manifests, byte for byte"
+      )
+    } finally {
+      registry.kill("SIGKILL")
+    }
   }, 300_000)
 
   it("the arm64 image starts and prints node-setup's help under qemu-user, from its own libraries", () => {
