@@ -185,6 +185,47 @@ describe.runIf(canRun)("the image archive: one multi-arch index, FROM-scratch la
     })
     assert.match(v.stdout, /^ascend-docker-hook \d/)
   }, 180_000)
+
+  it("the arm64 image's node-setup finds a daemon by its socket (SO_PEERCRED through bun:ffi) under qemu-user", async () => {
+    const rootfs = path.join(dir, "arm64-rootfs")
+    const host = path.join(dir, "arm64-host")
+    fs.mkdirSync(path.join(host, "etc/containerd"), { recursive: true })
+    fs.mkdirSync(path.join(host, "run/containerd"), { recursive: true })
+    fs.writeFileSync(path.join(host, "etc/containerd/config.toml"), "version = 2\n")
+    const sock = path.join(host, "run/containerd/containerd.sock")
+    // A stand-in daemon on containerd's socket that nobody restarts: the line must name its pid.
+    const daemon = spawn(NODE, [
+      "-e",
+      `require("node:net").createServer((c) => c.end()).listen(${JSON.stringify(sock)})`
+    ])
+    const setup = spawn(
+      QEMU_ARM64[0],
+      [
+        ...["-L", rootfs, path.join(rootfs, "usr/bin/ascend-docker-hook"), "node-setup", "--host-root", host],
+        ...["--runtime", "containerd", "--mark-dir", path.join(dir, "arm64-mark"), "--restart-timeout", "2"]
+      ],
+      { stdio: ["ignore", "pipe", "pipe"] }
+    )
+    let output = ""
+    setup.stdout!.on("data", (d) => {
+      output += d
+    })
+    setup.stderr!.on("data", (d) => {
+      output += d
+    })
+    try {
+      assert.isTrue(await waitFor(20_000, () => fs.existsSync(sock)))
+      assert.isTrue(await waitFor(120_000, () => output.includes("did not come back")), output)
+      assert.include(output, `containerd did not come back within 2 s of SIGTERM to pid ${daemon.pid} `)
+      const exited = new Promise((r) => setup.once("exit", r))
+      setup.kill("SIGTERM")
+      assert.strictEqual(await exited, 0, output)
+      assert.strictEqual(fs.readFileSync(path.join(host, "etc/containerd/config.toml"), "utf8"), "version = 2\n")
+    } finally {
+      if (setup.exitCode === null) setup.kill("SIGKILL")
+      if (daemon.exitCode === null && daemon.signalCode === null) daemon.kill("SIGKILL")
+    }
+  }, 240_000)
 })
 
 /** A view of a host with the CLI stand-in and a driver tree in it, and Podman with the image loaded. */
