@@ -17,7 +17,7 @@ export interface Invocation {
 }
 
 /** Commands for admins, run by hand: never by a runtime, never on the hook's start-up path. */
-export const SUBCOMMANDS = ["explain", "install", "uninstall", "cdi", "doctor", "dev-links"] as const
+export const SUBCOMMANDS = ["explain", "install", "uninstall", "cdi", "doctor", "dev-links", "node-setup"] as const
 export type Subcommand = (typeof SUBCOMMANDS)[number]
 
 export const USAGE = `usage: ascend-docker-hook [--config-dir DIR] [--cli PATH] [--cli-protocol 2021|2023] [--state FILE] [--log FILE]
@@ -27,6 +27,7 @@ export const USAGE = `usage: ascend-docker-hook [--config-dir DIR] [--cli PATH] 
        ascend-docker-hook cdi generate|list ...  (see cdi --help)
        ascend-docker-hook doctor [--json]
        ascend-docker-hook dev-links [--dev-root DIR] [--dry-run]  (see dev-links --help)
+       ascend-docker-hook node-setup --runtime NAME... [--host-root DIR]  (the installer image's entry; see node-setup --help)
 
 OCI prestart hook: reads the container state on stdin and becomes ascend-docker-cli with the NPUs and
 driver mounts the container asks for (ASCEND_VISIBLE_DEVICES, ASCEND_RUNTIME_MOUNTS, ASCEND_RUNTIME_OPTIONS).
