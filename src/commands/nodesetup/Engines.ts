@@ -1,5 +1,5 @@
 import { nodeFs } from "../../platform/NodeFs.ts"
-import { CONTAINERD_CONFIG, CONTAINERD_DROP_IN } from "../install/Containerd.ts"
+import { CONTAINERD_CONFIG, CONTAINERD_DROP_IN } from "../install/ContainerdToml.ts"
 import { CRIO_CONFIG, CRIO_DROP_IN } from "../install/Crio.ts"
 import { peerOf } from "./PeerCred.ts"
 
