@@ -127,7 +127,7 @@ describe("deploy/kubernetes", () => {
     dirs.push(overlay)
     fs.writeFileSync(
       path.join(overlay, "kustomization.yaml"),
-      `resources:\n  - ${path.relative(overlay, DIR)}\nimages:\n  - name: ascend-docker-hook\n    newName: registry.example.com/ascend/ascend-docker-hook\n    newTag: "${version}"\n`
+      `# bases: (not resources:) so the kustomize of older kubectl (Debian's 1.20) reads a directory too\nbases:\n  - ${path.relative(overlay, DIR)}\nimages:\n  - name: ascend-docker-hook\n    newName: registry.example.com/ascend/ascend-docker-hook\n    newTag: "${version}"\n`
     )
     const ds = render(overlay).find((d) => d.kind === "DaemonSet")
     assert.strictEqual(
