@@ -77,8 +77,8 @@ const glibcOf = (binary) => {
   return numbers.length === 0 ? fail(`${binary}: no GLIBC versions`) : numbers.at(-1).join(".")
 }
 
-const work = fs.mkdtempSync(path.join(opts.out, "..", ".package-"))
 fs.mkdirSync(opts.out, { recursive: true })
+const work = fs.mkdtempSync(path.join(opts.out, "..", ".package-"))
 try {
   for (const arch of opts.arches) {
     const binary = path.join(root, ARCHES[arch].binary)
