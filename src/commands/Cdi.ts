@@ -16,6 +16,7 @@ import { DRIVER_LIB_DIRS, npuEdits } from "../wrapper/ContainerEdits.ts"
 import { type Flag, flagHelp, parseFlags } from "./Flags.ts"
 import { type HostFiles, hostFiles } from "./HostFiles.ts"
 import { freshBackupName } from "./install/Files.ts"
+import { cleanSpecDir, prepareSpecWrite, writeAtomic } from "./install/Lock.ts"
 
 const GENERATE_FLAGS: ReadonlyArray<Flag> = [
   { name: "--dev-root", value: "DIR", help: "where the device nodes are (default /dev)" },
@@ -173,7 +174,7 @@ export const generatedSpec = (
   return { text: `${JSON.stringify(spec, null, 2)}\n`, output, spec, dryRun: flags.has("--dry-run") }
 }
 
-const generate = (args: ReadonlyArray<string>, host: HostFiles): number => {
+const generate = (args: ReadonlyArray<string>, host: HostFiles, onHost: boolean): number => {
   const fs = nodeFs()
   const err = (m: string) => {
     fs.writeSync(2, `ascend-docker-hook cdi generate: ${m}\n`)
@@ -186,6 +187,16 @@ const generate = (args: ReadonlyArray<string>, host: HostFiles): number => {
     fs.writeSync(1, text)
     return 0
   }
+  // Under the lock of the spec's directory: a second generate waits; what a killed one staged goes first.
+  try {
+    Effect.runSync(
+      host.fs.makeDirectory(output.slice(0, output.lastIndexOf("/")) || "/", { recursive: true, mode: 0o755 })
+    )
+  } catch (e) {
+    return err(`cannot write ${output}: ${(e as Error).message}`)
+  }
+  // (A tree in memory, as tests give, has no lock: only the clean-up.)
+  if (onHost ? !prepareSpecWrite(output, err) : !cleanSpecDir(host.fs, output)) return 1
   // A spec already there that differs (edited by hand, or made for other devices) is kept as a backup
   // (no group or other access, like install's) before the new one replaces it.
   let kept: string | undefined
@@ -194,13 +205,15 @@ const generate = (args: ReadonlyArray<string>, host: HostFiles): number => {
       kept = Effect.runSync(
         Effect.gen(function* () {
           const name = yield* freshBackupName(host.fs, output, new Date())
-          yield* host.fs.writeFile(name, host.readBytes(output), { flag: "wx", mode: 0o600 })
-          yield* host.fs.chmod(name, 0o600)
+          yield* writeAtomic(host.fs, name, host.readBytes(output), 0o600)
           return name
         })
       )
     }
-    host.writeAtomic(output, text, 0o644)
+    Effect.runSync(
+      host.fs.makeDirectory(output.slice(0, output.lastIndexOf("/")) || "/", { recursive: true, mode: 0o755 })
+    )
+    Effect.runSync(writeAtomic(host.fs, output, text, 0o644))
   } catch (e) {
     return err(`cannot write ${output}: ${(e as Error).message}`)
   }
@@ -255,17 +268,15 @@ export const listCdiDevices = (
 }
 
 /** `cdi generate` / `cdi list`. */
-export const runCdi = (
-  args: ReadonlyArray<string>,
-  host: HostFiles = hostFiles(SyncFileSystem.make(nodeFs()))
-): number => {
+export const runCdi = (args: ReadonlyArray<string>, given?: HostFiles): number => {
+  const host = given ?? hostFiles(SyncFileSystem.make(nodeFs()))
   const fs = nodeFs()
   const [sub, ...rest] = args
   if (rest.includes("--help")) {
     fs.writeSync(1, `${CDI_USAGE}\n`)
     return 0
   }
-  if (sub === "generate") return generate(rest, host)
+  if (sub === "generate") return generate(rest, host, given === undefined)
   if (sub === "list") {
     const flags = parseFlags(rest, LIST_FLAGS)
     if (typeof flags === "string") {

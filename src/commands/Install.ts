@@ -24,6 +24,7 @@ import {
   ownerLike,
   textOf
 } from "./install/Files.ts"
+import { prepareAdminRun } from "./install/Lock.ts"
 
 export { hooksdJson } from "./install/Crio.ts"
 
@@ -583,6 +584,7 @@ export const runInstaller = (mode: "install" | "uninstall", args: ReadonlyArray<
     now: new Date()
   }
   const dryRun = flags.has("--dry-run")
+  if (!dryRun && !prepareAdminRun(options.root, options.prefix, err)) return 1
   /** How install makes Podman's spec, and uninstall checks one: cdi generate's defaults, this dev root. */
   const podmanGenerate = ["generate", "--dev-root", flags.one("--dev-root") ?? "/dev"]
   const judgePodmanSpec = (): { readonly file: string; readonly ours: boolean } | undefined => {

@@ -2,6 +2,7 @@ import * as Effect from "effect/Effect"
 import type * as FileSystem from "effect/FileSystem"
 import * as Option from "effect/Option"
 import { type Change, type Current, current, InstallError, orFail } from "./Files.ts"
+import { removeLeftovers, stagingName, syncDir } from "./Lock.ts"
 
 /**
  * Makes a plan's changes all or nothing. First every new file is written beside its target under a
@@ -9,28 +10,33 @@ import { type Change, type Current, current, InstallError, orFail } from "./File
  * directory made for them) and nothing else was touched. Then each target is replaced by a rename (a
  * reader sees the old file or the new one, never a part), and a file to remove is first renamed aside. A
  * failure there puts back, in reverse, what was already done: old contents rewritten with their mode and
- * owner, new files removed, removed ones renamed back. Only when all is done are the set-aside files
- * deleted.
+ * owner, new files removed, removed ones renamed back; then the temporaries and the directories made go.
+ * The directories are synced before the set-aside files are deleted: a sync that fails undoes it all too
+ * (the data may not be on disk). Temporaries are `.NAME.ascend-new.<pid>` / `.ascend-old.<pid>`
+ * (Lock.stagingName): a run killed anywhere leaves only names the next one removes (removeLeftovers, in
+ * the directories of the plan, before it stages anything).
  */
 
 const dirOf = (p: string) => p.slice(0, p.lastIndexOf("/")) || "/"
-const baseOf = (p: string) => p.slice(p.lastIndexOf("/") + 1)
-const temp = (p: string, kind: "new" | "old") => `${dirOf(p)}/.${baseOf(p)}.ascend-${kind}`
+const temp = stagingName
 
-/** Makes `dir` and its missing parents; the ones made, outermost first. */
-const makeDirs = (fs: FileSystem.FileSystem, dir: string): Effect.Effect<ReadonlyArray<string>, InstallError> =>
+/** Makes `dir` and its missing parents, outermost first, each added to `made` as soon as it is there. */
+const makeDirs = (fs: FileSystem.FileSystem, dir: string, made: Array<string>): Effect.Effect<void, InstallError> =>
   Effect.gen(function* () {
     const missing: Array<string> = []
     for (let d = dir; d !== "/" && d !== ""; d = dirOf(d)) {
       if (yield* fs.exists(d).pipe(Effect.orElseSucceed(() => false))) break
       missing.unshift(d)
     }
-    for (const d of missing) yield* orFail(fs.makeDirectory(d, { mode: 0o755 }), d)
-    return missing
+    for (const d of missing) {
+      yield* orFail(fs.makeDirectory(d, { mode: 0o755 }), d)
+      made.push(d)
+    }
   })
 
+/** Syncs a file; a failure fails the install (its data may not be on disk). */
 const syncPath = (fs: FileSystem.FileSystem, p: string) =>
-  Effect.scoped(Effect.flatMap(fs.open(p), (f) => f.sync)).pipe(Effect.ignore)
+  orFail(Effect.scoped(Effect.flatMap(fs.open(p), (f) => f.sync)), p)
 
 /** Writes `content` at `path` (a temporary of ours) with the mode and owner asked, synced. */
 const writeFile = (
@@ -78,6 +84,7 @@ export const apply = (fs: FileSystem.FileSystem, changes: ReadonlyArray<Change>)
     const removes = changes.filter((c) => c.action === "remove")
     const before = new Map<string, Current>()
     for (const c of [...writes, ...removes]) before.set(c.path, yield* current(fs, c.path))
+    yield* removeLeftovers(fs, [...new Set(changes.map((c) => dirOf(c.path)))])
 
     // 1. Stage.
     const madeDirs: Array<string> = []
@@ -88,7 +95,7 @@ export const apply = (fs: FileSystem.FileSystem, changes: ReadonlyArray<Change>)
     })
     yield* Effect.gen(function* () {
       for (const c of writes) {
-        madeDirs.push(...(yield* makeDirs(fs, dirOf(c.path))))
+        yield* makeDirs(fs, dirOf(c.path), madeDirs)
         staged.push(c.path)
         yield* stage(fs, c)
       }
@@ -113,11 +120,12 @@ export const apply = (fs: FileSystem.FileSystem, changes: ReadonlyArray<Change>)
           done.push({ path: c.path, removed: false })
         }
       }
+      // Directories synced so the renames are on disk, before anything set aside is gone.
+      for (const d of new Set([...writes, ...removes].map((c) => dirOf(c.path)))) yield* orFail(syncDir(fs, d), d)
     }).pipe(Effect.tapError(() => undo))
 
-    // 3. Done: what was set aside goes; directories synced so the renames are on disk.
+    // 3. Done: what was set aside goes.
     for (const c of removes) yield* fs.remove(temp(c.path, "old"), { force: true }).pipe(Effect.ignore)
-    for (const d of new Set(changes.map((c) => dirOf(c.path)))) yield* syncPath(fs, d)
   })
 
 export { InstallError }
