@@ -1,4 +1,5 @@
 import { Limits } from "./Limits.ts"
+import { errorText } from "./platform/Errno.ts"
 import { nodeFs } from "./platform/NodeFs.ts"
 import { oneLine } from "./schemas/Text.ts"
 
@@ -11,10 +12,16 @@ export const errorLine = (message: string, program = "ascend-docker-hook"): stri
   return `${cut}...\n`
 }
 
+/** What escaped, as its line: a system call's error says which and why (`write: input/output error (EIO)`). */
+export const defectText = (e: unknown): string =>
+  (e as NodeJS.ErrnoException | undefined)?.syscall !== undefined
+    ? errorText(e)
+    : `internal error: ${e instanceof Error ? e.message : String(e)}`
+
 /** The last-resort guard: anything that escapes becomes one line on stderr and exit 1, never a stack trace. */
 export const installGuard = (program = "ascend-docker-hook"): void => {
   const guard = (e: unknown) => {
-    nodeFs().writeSync(2, errorLine(`internal error: ${e instanceof Error ? e.message : String(e)}`, program))
+    nodeFs().writeSync(2, errorLine(defectText(e), program))
     process.exit(1)
   }
   process.on("uncaughtException", guard)

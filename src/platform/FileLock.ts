@@ -1,3 +1,4 @@
+import { reasonOf } from "./Errno.ts"
 import { nodeFs } from "./NodeFs.ts"
 
 /**
@@ -164,7 +165,7 @@ export const takeLock = (path: string, waitMs: number): Held | string => {
     try {
       got = f === null ? tryPidFile(fs, path) : tryFlock(fs, path, f)
     } catch (e) {
-      return `cannot take the lock ${path}: ${(e as Error).message.split("\n")[0]}`
+      return `cannot take the lock ${path}: ${reasonOf(e)}`
     }
     if (got !== "busy") return got
     if (Date.now() >= deadline) {

@@ -4,8 +4,11 @@ import * as FileSystem from "effect/FileSystem"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as PlatformError from "effect/PlatformError"
+import { reasonOf } from "./Errno.ts"
 import { nodeFs } from "./NodeFs.ts"
 import { readAllocWith } from "./readAlloc.ts"
+
+export { reasonOf }
 
 /**
  * A FileSystem over node:fs synchronous calls, for the hook's start-up path: it loads no streams, no
@@ -32,41 +35,6 @@ const errnoTag = (code: string | undefined): PlatformError.SystemErrorTag => {
     default:
       return "Unknown"
   }
-}
-
-/** What the errno means, as strerror says it: the one line an admin reads must say the disk is full or read-only. */
-const REASONS: Readonly<Record<string, string>> = {
-  ENOSPC: "no space left on device",
-  EDQUOT: "disk quota exceeded",
-  EROFS: "read-only file system",
-  EIO: "input/output error",
-  EACCES: "permission denied",
-  EPERM: "operation not permitted",
-  ENOENT: "no such file or directory",
-  EEXIST: "file exists",
-  ENOTDIR: "not a directory",
-  EISDIR: "is a directory",
-  ELOOP: "too many levels of symbolic links",
-  EBUSY: "device or resource busy",
-  ETXTBSY: "text file busy",
-  EXDEV: "invalid cross-device link",
-  ENOTEMPTY: "directory not empty",
-  ENAMETOOLONG: "file name too long",
-  EMFILE: "too many open files",
-  ENFILE: "too many open files in system",
-  EFBIG: "file too large",
-  EINVAL: "invalid argument",
-  EAGAIN: "resource temporarily unavailable",
-  EINTR: "interrupted system call",
-  ENOMEM: "cannot allocate memory",
-  ESTALE: "stale file handle"
-}
-
-/** `no space left on device (ENOSPC)`: the errno's reason and name, or the error's own first line. */
-export const reasonOf = (cause: unknown): string | undefined => {
-  const code = (cause as NodeJS.ErrnoException | undefined)?.code
-  if (code !== undefined) return `${REASONS[code] ?? code.toLowerCase()} (${code})`
-  return cause instanceof Error ? cause.message.split("\n")[0] : undefined
 }
 
 const fromErrno = (method: string, pathOrDescriptor: string | number) => (cause: unknown) =>

@@ -91,7 +91,11 @@ export const apply = (fs: FileSystem.FileSystem, changes: ReadonlyArray<Change>)
     const staged: Array<string> = []
     const unstage = Effect.gen(function* () {
       for (const p of staged) yield* fs.remove(temp(p, "new"), { force: true }).pipe(Effect.ignore)
-      for (const d of [...madeDirs].reverse()) yield* fs.remove(d).pipe(Effect.ignore)
+      // Only while empty (nothing but ours was ever in them); `remove` takes a directory only as recursive.
+      for (const d of [...madeDirs].reverse()) {
+        const left = yield* fs.readDirectory(d).pipe(Effect.orElseSucceed(() => ["?"]))
+        if (left.length === 0) yield* fs.remove(d, { recursive: true }).pipe(Effect.ignore)
+      }
     })
     yield* Effect.gen(function* () {
       for (const c of writes) {

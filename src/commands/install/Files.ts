@@ -29,10 +29,15 @@ export const current = (fs: FileSystem.FileSystem, path: string): Effect.Effect<
     if (i.type === "SymbolicLink") return { kind: "link", target: yield* orFail(fs.readLink(path), path) } as const
     if (i.type !== "File") return { kind: "other", type: i.type } as const
     const bytes = yield* orFail(fs.readFile(path), path)
+    // The text only when asked: decoding the 112 MB binary install places takes over a second each time.
+    let text: string | undefined
     return {
       kind: "file",
       bytes,
-      text: new TextDecoder().decode(bytes),
+      get text() {
+        text ??= new TextDecoder().decode(bytes)
+        return text
+      },
       mode: i.mode & 0o7777,
       uid: Option.getOrElse(i.uid, () => 0),
       gid: Option.getOrElse(i.gid, () => 0)
