@@ -55,7 +55,7 @@ export interface Scenario {
 
 /** Names that are ours in passing: staging names, the lock, the wrapper's temp config. */
 export const OURS_IN_PASSING =
-  /(^|\/)(\..+\.ascend-(new|old)(\.\d+)?|.+\.ascend-tmp|\.ascend-docker-hook\.lock(\.stale\.\d+)?|config\.json\.ascend-[0-9a-z]+\.tmp)$/
+  /(^|\/)(\..+\.ascend-(new|old)(\.\d+)?|.+\.ascend-tmp|\.ascend-docker-hook\.lock(\.stale\.\d+)?|\.ascend-docker-hook\.journal\.\d+|config\.json\.ascend-[0-9a-z]+\.tmp)$/
 
 const digest = (p: string, size: number): string => {
   const h = crypto.createHash("sha1")
@@ -144,17 +144,7 @@ export interface Point {
  */
 export const pointsOf = (f: Fixture, dir: string): Array<Point> => {
   const out = path.join(dir, "trace.txt")
-  const r = run(f, [
-    "strace",
-    "-f",
-    "-qq",
-    "--seccomp-bpf",
-    "-e",
-    `trace=execve,${WRITE_SYSCALLS.join(",")}`,
-    "-o",
-    out,
-    "--"
-  ])
+  const r = run(f, ["strace", "-f", "-qq", "-e", `trace=execve,${WRITE_SYSCALLS.join(",")}`, "-o", out, "--"])
   if (r.status !== 0) throw new Error(`clean run under strace failed: ${r.stderr}`)
   const lines = fs
     .readFileSync(out, "utf8")
@@ -172,7 +162,8 @@ export const pointsOf = (f: Fixture, dir: string): Array<Point> => {
       if (points.length > 0 || Object.keys(seen).length > 0) break
       continue
     }
-    const k = (seen[m[2]!] = (seen[m[2]!] ?? 0) + 1)
+    const k = (seen[m[2]!] ?? 0) + 1
+    seen[m[2]!] = k
     if (m[2] === "openat" && !/O_WRONLY|O_RDWR|O_CREAT/.test(m[3]!)) continue
     points.push({ syscall: m[2]!, k, call: `${m[2]}(${m[3]!.slice(0, 120)}` })
   }
@@ -242,7 +233,6 @@ const point = (
       "strace",
       "-f",
       "-qq",
-      "--seccomp-bpf",
       "-o",
       "/dev/null",
       "-e",

@@ -2,7 +2,7 @@ import * as Effect from "effect/Effect"
 import type * as FileSystem from "effect/FileSystem"
 import * as Option from "effect/Option"
 import { type Change, type Current, current, InstallError, orFail } from "./Files.ts"
-import { removeLeftovers, stagingName, syncDir } from "./Lock.ts"
+import { dropJournal, removeLeftovers, stagingName, syncDir, writeJournal } from "./Lock.ts"
 
 /**
  * Makes a plan's changes all or nothing. First every new file is written beside its target under a
@@ -14,7 +14,8 @@ import { removeLeftovers, stagingName, syncDir } from "./Lock.ts"
  * The directories are synced before the set-aside files are deleted: a sync that fails undoes it all too
  * (the data may not be on disk). Temporaries are `.NAME.ascend-new.<pid>` / `.ascend-old.<pid>`
  * (Lock.stagingName): a run killed anywhere leaves only names the next one removes (removeLeftovers, in
- * the directories of the plan, before it stages anything).
+ * the directories of the plan, before it stages anything), and one killed during the commit leaves its
+ * journal, by which the next run finishes that commit first (Lock.ts).
  */
 
 const dirOf = (p: string) => p.slice(0, p.lastIndexOf("/")) || "/"
@@ -103,11 +104,16 @@ export const apply = (fs: FileSystem.FileSystem, changes: ReadonlyArray<Change>)
         staged.push(c.path)
         yield* stage(fs, c)
       }
-    }).pipe(Effect.tapError(() => unstage))
+      // All staged and synced: the commit's renames go to the journal (Lock.ts), which a next run finishes.
+      const steps = [...writes, ...removes].map((c) => ({ path: c.path, remove: c.action === "remove" }))
+      yield* orFail(writeJournal(fs, steps), "the commit journal")
+    }).pipe(Effect.tapError(() => Effect.andThen(dropJournal(fs), unstage)))
 
     // 2. Commit, in order; undo what was done if a step fails.
     const done: Array<{ readonly path: string; readonly removed: boolean }> = []
     const undo = Effect.gen(function* () {
+      // The journal goes first: a run killed while undoing leaves files each before or after, not a commit to finish.
+      yield* dropJournal(fs)
       for (const d of [...done].reverse()) {
         if (d.removed) yield* fs.rename(temp(d.path, "old"), d.path).pipe(Effect.ignore)
         else yield* restore(fs, d.path, before.get(d.path)!).pipe(Effect.ignore)
@@ -130,6 +136,7 @@ export const apply = (fs: FileSystem.FileSystem, changes: ReadonlyArray<Change>)
 
     // 3. Done: what was set aside goes.
     for (const c of removes) yield* fs.remove(temp(c.path, "old"), { force: true }).pipe(Effect.ignore)
+    yield* dropJournal(fs)
   })
 
 export { InstallError }

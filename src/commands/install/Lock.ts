@@ -49,8 +49,8 @@ const dirOf = (p: string) => p.slice(0, p.lastIndexOf("/")) || "/"
 const baseOf = (p: string) => p.slice(p.lastIndexOf("/") + 1)
 
 /** `.NAME.ascend-new.<pid>` (a file being staged) or `.NAME.ascend-old.<pid>` (one set aside to remove). */
-export const stagingName = (path: string, kind: "new" | "old"): string =>
-  `${dirOf(path)}/.${baseOf(path)}.ascend-${kind}.${own()}`
+export const stagingName = (path: string, kind: "new" | "old", pid = own()): string =>
+  `${dirOf(path)}/.${baseOf(path)}.ascend-${kind}.${pid}`
 
 /**
  * Every name our writers stage under, this version's and earlier ones': `.NAME.ascend-new[.<pid>]`,
@@ -137,7 +137,8 @@ const prepare = (path: string, dirs: ReadonlyArray<string>, err: (line: string) 
     err(busy)
     return false
   }
-  Effect.runSync(removeLeftovers(SyncFileSystem.make(nodeFs()), dirs))
+  const fs = SyncFileSystem.make(nodeFs())
+  Effect.runSync(Effect.andThen(recover(fs, dirOf(held!.path)), removeLeftovers(fs, dirs)))
   return true
 }
 
@@ -158,3 +159,68 @@ export const cleanSpecDir = (fs: FileSystem.FileSystem, output: string): boolean
   Effect.runSync(removeLeftovers(fs, [dirOf(output)]))
   return true
 }
+
+/**
+ * The commit journal: once every file is staged and synced, and before the first rename, the list of
+ * renames the commit will make is written (and synced) beside the lock, as
+ * `.ascend-docker-hook.journal.<pid>`. A run killed during the commit leaves it, and the next run, under
+ * the lock, finishes that commit (each staged file still there renamed into place, each file to remove set
+ * aside and removed) before it cleans up: a commit is never left half done, so no backup is left behind
+ * whose file was not replaced, nor one whose file was restored. Without a journal a dead run had not
+ * started to commit, and its staged files just go. No lock held (a tree in memory): no journal.
+ */
+export interface Step {
+  readonly path: string
+  readonly remove: boolean
+}
+
+const JOURNAL = /^\.ascend-docker-hook\.journal\.(\d+)$/
+const journalPath = (): string | undefined =>
+  held === undefined ? undefined : `${dirOf(held.path)}/.ascend-docker-hook.journal.${own()}`
+
+/** Writes this run's journal (synced, and its directory), before the first rename of a commit. */
+export const writeJournal = (
+  fs: FileSystem.FileSystem,
+  steps: ReadonlyArray<Step>
+): Effect.Effect<void, { readonly message: string }> => {
+  const path = journalPath()
+  if (path === undefined) return Effect.void
+  return Effect.gen(function* () {
+    yield* fs.writeFileString(path, JSON.stringify({ steps }), { flag: "w", mode: 0o600 })
+    yield* Effect.scoped(Effect.flatMap(fs.open(path), (f) => f.sync))
+    yield* syncDir(fs, dirOf(path))
+  }).pipe(Effect.mapError((e) => ({ message: `${path}: ${e.message}` })))
+}
+
+/** Removes this run's journal: its commit is done, or undone. */
+export const dropJournal = (fs: FileSystem.FileSystem): Effect.Effect<void> => {
+  const path = journalPath()
+  return path === undefined ? Effect.void : fs.remove(path, { force: true }).pipe(Effect.ignore)
+}
+
+/** Finishes the commits of dead runs whose journals are in `dir`, then removes the journals. */
+const recover = (fs: FileSystem.FileSystem, dir: string): Effect.Effect<void> =>
+  Effect.gen(function* () {
+    const names = yield* fs.readDirectory(dir).pipe(Effect.orElseSucceed(() => [] as Array<string>))
+    for (const name of names) {
+      const pid = JOURNAL.exec(name)?.[1]
+      if (pid === undefined || pid === String(own())) continue
+      const path = `${dir === "/" ? "" : dir}/${name}`
+      const text = yield* fs.readFileString(path).pipe(Effect.orElseSucceed(() => ""))
+      let steps: ReadonlyArray<Step> = []
+      try {
+        steps = (JSON.parse(text) as { steps: ReadonlyArray<Step> }).steps
+      } catch {}
+      const exists = (p: string) => fs.exists(p).pipe(Effect.orElseSucceed(() => false))
+      for (const step of steps) {
+        const staged = stagingName(step.path, step.remove ? "old" : "new", Number(pid))
+        if (step.remove && (yield* exists(step.path)) && !(yield* exists(staged)))
+          yield* fs.rename(step.path, staged).pipe(Effect.ignore)
+        else if (!step.remove && (yield* exists(staged))) yield* fs.rename(staged, step.path).pipe(Effect.ignore)
+      }
+      for (const d of new Set(steps.map((s) => dirOf(s.path)))) yield* syncDir(fs, d).pipe(Effect.ignore)
+      for (const step of steps.filter((s) => s.remove))
+        yield* fs.remove(stagingName(step.path, "old", Number(pid)), { force: true }).pipe(Effect.ignore)
+      yield* fs.remove(path, { force: true }).pipe(Effect.ignore)
+    }
+  })
