@@ -11,7 +11,7 @@ import {
   snapshot,
   sweep
 } from "./support/faults.ts"
-import { BINARY, cleanup, inCI, recordingCli, scratch } from "./support/fixtures.ts"
+import { BINARY, cleanup, HOOK, inCI, NODE, recordingCli, scratch } from "./support/fixtures.ts"
 
 // The writers under faults, from outside: the built binary run under strace's fault injection (EIO and
 // SIGKILL at each write-type call of its own process), full and read-only file systems (tmpfs mounts in a
@@ -372,5 +372,41 @@ describe.runIf(canRun)("two installs at once", () => {
     console.log(
       `faults: two installs at once: ${outcomes.length} rounds, ${outcomes.filter((o) => o === "0 / 0").length} both installed`
     )
+  })
+})
+
+describe.runIf(canRun)("the lock without flock (the Node bundle: a pid file)", () => {
+  const bundleInstall = (root: string) => [NODE, HOOK, ...installArgs("docker", root).slice(1)]
+
+  it("a lock file its dead holder left is taken over at once; the bundle and the binary at once both install", {
+    timeout: 300_000
+  }, async () => {
+    const reference = engineRoot()
+    execFileSync(BINARY, installArgs("docker", reference).slice(1))
+    const want = snapshot(reference)
+    // A pid-file lock whose holder is gone (pid 2^22 is above pid_max's default): no wait of LOCK_WAIT_MS.
+    const stale = engineRoot()
+    fs.writeFileSync(path.join(stale, ".ascend-docker-hook.lock"), "pidfile 4194304 -\n", { mode: 0o600 })
+    const [node, ...args] = bundleInstall(stale)
+    const started = Date.now()
+    const r = spawnSync(node!, args, { encoding: "utf8" })
+    assert.strictEqual(r.status, 0, r.stderr)
+    assert.isBelow(Date.now() - started, 20_000, "did not wait out the lock")
+    assert.deepStrictEqual(differences(snapshot(stale), want), [])
+    for (let round = 0; round < 5; round++) {
+      const root = engineRoot()
+      const one = (argv: ReadonlyArray<string>) =>
+        new Promise<string>((resolve) => {
+          const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "ignore", "pipe"] })
+          let err = ""
+          child.stderr.on("data", (d) => {
+            err += d
+          })
+          child.on("close", (code) => resolve(`${code}${err === "" ? "" : ` ${err.trim()}`}`))
+        })
+      const both = await Promise.all([one(bundleInstall(root)), one([BINARY, ...installArgs("docker", root).slice(1)])])
+      assert.deepStrictEqual(both, ["0", "0"], `round ${round}`)
+      assert.deepStrictEqual(differences(snapshot(root), want), [], `round ${round}`)
+    }
   })
 })
