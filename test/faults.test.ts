@@ -2,6 +2,7 @@ import { execFileSync, spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { appendRunLog, writeWholeLine } from "../src/platform/RunLog.ts"
 import {
   differences,
   type Fixture,
@@ -408,5 +409,40 @@ describe.runIf(canRun)("the lock without flock (the Node bundle: a pid file)", (
       assert.deepStrictEqual(both, ["0", "0"], `round ${round}`)
       assert.deepStrictEqual(differences(snapshot(root), want), [], `round ${round}`)
     }
+  })
+})
+
+describe("the run log's whole lines (in process)", () => {
+  const dir = () => {
+    const d = fs.mkdtempSync(path.join(work === "" ? "/tmp" : work, "runlog-"))
+    made.push(d)
+    return d
+  }
+
+  it("a log that ends in a part line (a run killed mid-write): the next line starts on a line of its own", () => {
+    const log = path.join(dir(), "hook.log")
+    fs.writeFileSync(log, "whole\npart", { mode: 0o640 })
+    assert.isUndefined(appendRunLog(log, "next"))
+    assert.strictEqual(fs.readFileSync(log, "utf8"), "whole\npart\nnext\n")
+  })
+
+  it("a short write then ENOSPC: the part written is cut back off, the log as it was", () => {
+    const log = path.join(dir(), "hook.log")
+    fs.writeFileSync(log, "whole\n")
+    const fd = fs.openSync(log, "r+")
+    let calls = 0
+    const full = new Proxy(fs, {
+      get: (target, key) =>
+        key === "writeSync"
+          ? (f: number, b: Buffer, off: number, len: number) => {
+              if (++calls > 1)
+                throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" })
+              return fs.writeSync(f, b, off, Math.min(len, 3), fs.fstatSync(f).size)
+            }
+          : Reflect.get(target, key)
+    })
+    assert.throws(() => writeWholeLine(full, fd, "a line that does not fit"), /ENOSPC/)
+    fs.closeSync(fd)
+    assert.strictEqual(fs.readFileSync(log, "utf8"), "whole\n")
   })
 })
