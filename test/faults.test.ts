@@ -36,7 +36,16 @@ const WRAPPER = path.join(path.dirname(BINARY), "ascend-docker-runtime")
 
 // Install's trees live on /dev/shm (tmpfs: syncing the 112 MB binary there costs nothing); the hook's
 // and the wrapper's need the trusted base (their file-trust checks), on disk.
-const shm = fs.existsSync("/dev/shm") ? "/dev/shm" : undefined
+// (A container's /dev/shm is often 64 MB: then the disk, slower.)
+const roomy = (dir: string) => {
+  try {
+    const s = fs.statfsSync(dir)
+    return s.type === 0x01021994 && s.bavail * s.bsize > 2 ** 31
+  } catch {
+    return false
+  }
+}
+const shm = roomy("/dev/shm") ? "/dev/shm" : undefined
 let work = ""
 const made: Array<string> = []
 beforeAll(() => {
