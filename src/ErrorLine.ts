@@ -1,5 +1,4 @@
 import { Limits } from "./Limits.ts"
-import { errorText } from "./platform/Errno.ts"
 import { nodeFs } from "./platform/NodeFs.ts"
 import { oneLine } from "./schemas/Text.ts"
 
@@ -12,10 +11,13 @@ export const errorLine = (message: string, program = "ascend-docker-hook"): stri
   return `${cut}...\n`
 }
 
-/** What escaped, as its line: a system call's error says which and why (`write: input/output error (EIO)`). */
+/**
+ * What escaped, as its line: a system call's error says which and why (`write: input/output error (EIO)`).
+ * The errno table is loaded only then, keeping it off every program's start-up.
+ */
 export const defectText = (e: unknown): string =>
   (e as NodeJS.ErrnoException | undefined)?.syscall !== undefined
-    ? errorText(e)
+    ? (require("./platform/Errno.ts") as typeof import("./platform/Errno.ts")).errorText(e)
     : `internal error: ${e instanceof Error ? e.message : String(e)}`
 
 /** The last-resort guard: anything that escapes becomes one line on stderr and exit 1, never a stack trace. */
