@@ -11,10 +11,19 @@ export const errorLine = (message: string, program = "ascend-docker-hook"): stri
   return `${cut}...\n`
 }
 
+/**
+ * What escaped, as its line: a system call's error says which and why (`write: input/output error (EIO)`).
+ * The errno table is loaded only then, keeping it off every program's start-up.
+ */
+export const defectText = (e: unknown): string =>
+  (e as NodeJS.ErrnoException | undefined)?.syscall !== undefined
+    ? (require("./platform/Errno.ts") as typeof import("./platform/Errno.ts")).errorText(e)
+    : `internal error: ${e instanceof Error ? e.message : String(e)}`
+
 /** The last-resort guard: anything that escapes becomes one line on stderr and exit 1, never a stack trace. */
 export const installGuard = (program = "ascend-docker-hook"): void => {
   const guard = (e: unknown) => {
-    nodeFs().writeSync(2, errorLine(`internal error: ${e instanceof Error ? e.message : String(e)}`, program))
+    nodeFs().writeSync(2, errorLine(defectText(e), program))
     process.exit(1)
   }
   process.on("uncaughtException", guard)

@@ -2,7 +2,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
-import { errorLine } from "../ErrorLine.ts"
+import { defectText, errorLine } from "../ErrorLine.ts"
 import * as Hook from "../Hook.ts"
 import { CLI_NAME, DEFAULT_CONFIG_DIR, HookConfig, STDIN_PATH } from "../HookConfig.ts"
 import { Exec } from "../platform/Exec.ts"
@@ -87,7 +87,7 @@ const main = (loadAdmin: () => Promise<typeof import("./admin.ts")>): number | P
  */
 export const run = (loadAdmin: () => Promise<typeof import("./admin.ts")>): void => {
   const defect = (e: unknown) => {
-    nodeFs().writeSync(2, errorLine(`internal error: ${e instanceof Error ? e.message : String(e)}`))
+    nodeFs().writeSync(2, errorLine(defectText(e)))
     return 1
   }
   try {

@@ -1,5 +1,5 @@
 import { CLI_NAME, DEFAULT_CONFIG_DIR } from "../Defaults.ts"
-import { errorLine } from "../ErrorLine.ts"
+import { defectText, errorLine } from "../ErrorLine.ts"
 import { bunNative } from "../platform/BunNative.ts"
 import { replaceProcess } from "../platform/execve.ts"
 import { nodeFs } from "../platform/NodeFs.ts"
@@ -212,7 +212,7 @@ export const run = (): never => {
   try {
     status = main()
   } catch (e) {
-    nodeFs().writeSync(2, errorLine(`internal error: ${e instanceof Error ? e.message : String(e)}`, PROGRAM))
+    nodeFs().writeSync(2, errorLine(defectText(e), PROGRAM))
     status = 1
   }
   process.exit(status)

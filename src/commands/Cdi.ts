@@ -16,6 +16,7 @@ import { DRIVER_LIB_DIRS, npuEdits } from "../wrapper/ContainerEdits.ts"
 import { type Flag, flagHelp, parseFlags } from "./Flags.ts"
 import { type HostFiles, hostFiles } from "./HostFiles.ts"
 import { freshBackupName } from "./install/Files.ts"
+import { cleanSpecDir, prepareSpecWrite, writeAtomic } from "./install/Lock.ts"
 
 const GENERATE_FLAGS: ReadonlyArray<Flag> = [
   { name: "--dev-root", value: "DIR", help: "where the device nodes are (default /dev)" },
@@ -222,8 +223,7 @@ const keepBackup = (host: HostFiles, output: string): string =>
   Effect.runSync(
     Effect.gen(function* () {
       const name = yield* freshBackupName(host.fs, output, new Date())
-      yield* host.fs.writeFile(name, host.readBytes(output), { flag: "wx", mode: 0o600 })
-      yield* host.fs.chmod(name, 0o600)
+      yield* writeAtomic(host.fs, name, host.readBytes(output), 0o600)
       return name
     })
   )
@@ -247,17 +247,18 @@ const removeStale = (host: HostFiles, made: NoNpu): string => {
 const writeSpec = (host: HostFiles, made: Generated): string => {
   const { text, output, spec } = made
   if (host.exists(output) && host.readText(output) === text) {
-    if (!isLastWritten(host, output)) host.writeAtomic(generatedRecord(output), `${digest(text)}\n`, 0o644)
+    if (!isLastWritten(host, output))
+      Effect.runSync(writeAtomic(host.fs, generatedRecord(output), `${digest(text)}\n`, 0o644))
     return `unchanged ${output}: ${summary(spec)}`
   }
   const kept = host.exists(output) && !isLastWritten(host, output) ? keepBackup(host, output) : undefined
-  host.writeAtomic(output, text, 0o644)
-  host.writeAtomic(generatedRecord(output), `${digest(text)}\n`, 0o644)
+  Effect.runSync(writeAtomic(host.fs, output, text, 0o644))
+  Effect.runSync(writeAtomic(host.fs, generatedRecord(output), `${digest(text)}\n`, 0o644))
   const keptNote = kept === undefined ? "" : `; kept the previous ${output}, which differs, as ${kept}`
   return `wrote ${output}: ${summary(spec)}${keptNote}`
 }
 
-const generate = (args: ReadonlyArray<string>, host: HostFiles): number => {
+const generate = (args: ReadonlyArray<string>, host: HostFiles, onHost: boolean): number => {
   const fs = nodeFs()
   const err = (m: string) => {
     fs.writeSync(2, `ascend-docker-hook cdi generate: ${m}\n`)
@@ -270,11 +271,23 @@ const generate = (args: ReadonlyArray<string>, host: HostFiles): number => {
     fs.writeSync(1, made.text)
     return 0
   }
+  const { output } = made
+  const dir = output.slice(0, output.lastIndexOf("/")) || "/"
+  // Under the lock of the spec's directory: a second generate waits; what a killed one staged goes first.
+  // (A tree in memory, as tests give, has no lock: only the clean-up.)
+  if (!made.dryRun && ("none" in made ? host.exists(dir) : true)) {
+    try {
+      Effect.runSync(host.fs.makeDirectory(dir, { recursive: true, mode: 0o755 }))
+    } catch (e) {
+      return err(`cannot write ${output}: ${(e as Error).message}`)
+    }
+    if (onHost ? !prepareSpecWrite(output, err) : !cleanSpecDir(host.fs, output)) return 1
+  }
   let line: string
   try {
     line = "none" in made ? removeStale(host, made) : writeSpec(host, made)
   } catch (e) {
-    return err(`cannot write ${made.output}: ${(e as Error).message}`)
+    return err(`cannot write ${output}: ${(e as Error).message}`)
   }
   fs.writeSync(1, `${line}\n`)
   return 0
@@ -321,17 +334,15 @@ export const listCdiDevices = (
 }
 
 /** `cdi generate` / `cdi list`. */
-export const runCdi = (
-  args: ReadonlyArray<string>,
-  host: HostFiles = hostFiles(SyncFileSystem.make(nodeFs()))
-): number => {
+export const runCdi = (args: ReadonlyArray<string>, given?: HostFiles): number => {
+  const host = given ?? hostFiles(SyncFileSystem.make(nodeFs()))
   const fs = nodeFs()
   const [sub, ...rest] = args
   if (rest.includes("--help")) {
     fs.writeSync(1, `${CDI_USAGE}\n`)
     return 0
   }
-  if (sub === "generate") return generate(rest, host)
+  if (sub === "generate") return generate(rest, host, given === undefined)
   if (sub === "list") {
     const flags = parseFlags(rest, LIST_FLAGS)
     if (typeof flags === "string") {

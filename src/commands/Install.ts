@@ -20,6 +20,7 @@ import {
 import { ENGINES } from "./install/Engine.ts"
 import { type Change, current, type InstallError, orFail } from "./install/Files.ts"
 import { hostUnitsInstall, hostUnitsUninstall, unitsHint } from "./install/HostUnits.ts"
+import { prepareAdminRun, releaseAdminRun } from "./install/Lock.ts"
 import {
   baseListInstall,
   baseListUninstall,
@@ -252,6 +253,25 @@ export const runInstaller = (mode: "install" | "uninstall", args: ReadonlyArray<
   }
   const options = optionsOf(mode, flags)
   const dryRun = flags.has("--dry-run")
+  if (!dryRun && !prepareAdminRun(options.root, options.prefix, err)) return 1
+  // The lock is let go when the run is done, not when the process ends: node-setup stays up between its install
+  // and its uninstall, and a second installer (a rolling update's new pod, an admin) must get it meanwhile.
+  try {
+    return finishRun(mode, options, flags, out, err, dryRun)
+  } finally {
+    releaseAdminRun()
+  }
+}
+
+/** The run under the lock: plan, apply, and what to tell the admin. */
+const finishRun = (
+  mode: "install" | "uninstall",
+  options: Options,
+  flags: Exclude<ReturnType<typeof parseFlags>, string>,
+  out: Out,
+  err: Out,
+  dryRun: boolean
+): number => {
   const spec = podmanSpec(options, flags.one("--dev-root") ?? "/dev")
   // Judged before the plan runs, while the mount lists the spec was made from are still there.
   const judged = mode === "uninstall" && options.runtimes.includes("podman") ? spec.judge() : undefined

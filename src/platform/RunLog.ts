@@ -40,7 +40,8 @@ const STALE_LOCK_MS = 10_000
 /**
  * Appends a line to the run log (mode 0640; its directory, if missing, made 0750), rotating first when it
  * would pass `maxBytes`. Safe under concurrency: the line is one O_APPEND write (never torn, never
- * between two rotations' files), and a rotation is done by whoever creates `<log>.lock` (O_EXCL) and
+ * between two rotations' files; a short write, as on a full disk, is completed or cut back off: see
+ * writeWholeLine), and a rotation is done by whoever creates `<log>.lock` (O_EXCL) and
  * finds the log still the one it measured and still too big: two hooks starting at once never both
  * rotate, which would push `.1` over `.2` and lose it. A lock a killed run left goes after
  * STALE_LOCK_MS. Logging never fails the container: an error is returned, not thrown.
@@ -48,8 +49,8 @@ const STALE_LOCK_MS = 10_000
 export const appendRunLog = (file: string, line: string, maxBytes = RUN_LOG_MAX_BYTES): string | undefined => {
   const fs = nodeFs()
   const path = process.getBuiltinModule("node:path")
-  const { O_WRONLY, O_APPEND, O_CREAT, O_NOFOLLOW } = fs.constants
-  const open = () => fs.openSync(file, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW, 0o640)
+  const { O_RDWR, O_APPEND, O_CREAT, O_NOFOLLOW } = fs.constants
+  const open = () => fs.openSync(file, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW, 0o640)
   try {
     // Only the log's own directory is made (not a chain: recursive mkdir spins forever under /proc).
     if (!fs.existsSync(path.dirname(file))) fs.mkdirSync(path.dirname(file), { mode: 0o750 })
@@ -64,7 +65,7 @@ export const appendRunLog = (file: string, line: string, maxBytes = RUN_LOG_MAX_
         fs.closeSync(fd)
         fd = open()
       }
-      fs.writeSync(fd, `${line}\n`)
+      writeWholeLine(fs, fd, line)
     } finally {
       fs.closeSync(fd)
     }
@@ -111,4 +112,39 @@ const rotate = (
     fs.closeSync(held)
     fs.unlinkSync(lock)
   }
+}
+
+/**
+ * Writes `line` and its newline at the end of the log so that the log only ever holds whole lines. One
+ * O_APPEND write normally; a short one (the disk filled up under it) is completed, and if the rest cannot
+ * be written the part that was is cut back off (the log ends where it ended before). Should even that fail
+ * (or a run be killed in between), the next run finds the log not ending in a newline and starts its line
+ * on a new one, so a part line never has another glued to it.
+ */
+export const writeWholeLine = (fs: typeof import("node:fs"), fd: number, line: string): void => {
+  const size = fs.fstatSync(fd).size
+  const last = Buffer.alloc(1)
+  const lead = size > 0 && fs.readSync(fd, last, 0, 1, size - 1) === 1 && last[0] !== 0x0a ? "\n" : ""
+  const bytes = Buffer.from(`${lead}${line}\n`)
+  let written = 0
+  try {
+    while (written < bytes.length) {
+      const n = fs.writeSync(fd, bytes, written, bytes.length - written)
+      if (n <= 0) throw new Error("the log's disk took no more bytes")
+      written += n
+    }
+  } catch (e) {
+    if (written > 0) cutBack(fs, fd, bytes.subarray(0, written))
+    throw e
+  }
+}
+
+/** Takes our part line back off the end of the log, if it is still the end (nobody appended since). */
+const cutBack = (fs: typeof import("node:fs"), fd: number, part: Uint8Array): void => {
+  try {
+    const end = fs.fstatSync(fd).size
+    const tail = Buffer.alloc(part.length)
+    if (end < part.length || fs.readSync(fd, tail, 0, part.length, end - part.length) !== part.length) return
+    if (tail.equals(part)) fs.ftruncateSync(fd, end - part.length)
+  } catch {}
 }

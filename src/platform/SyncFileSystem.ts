@@ -4,8 +4,11 @@ import * as FileSystem from "effect/FileSystem"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as PlatformError from "effect/PlatformError"
+import { reasonOf } from "./Errno.ts"
 import { nodeFs } from "./NodeFs.ts"
 import { readAllocWith } from "./readAlloc.ts"
+
+export { reasonOf }
 
 /**
  * A FileSystem over node:fs synchronous calls, for the hook's start-up path: it loads no streams, no
@@ -40,6 +43,7 @@ const fromErrno = (method: string, pathOrDescriptor: string | number) => (cause:
     module: "FileSystem",
     method,
     pathOrDescriptor,
+    description: reasonOf(cause),
     syscall: (cause as NodeJS.ErrnoException | undefined)?.syscall,
     cause
   })

@@ -69,8 +69,9 @@ const step = (text: Spliced, f: (t: string) => Spliced): Spliced => (typeof text
 /**
  * config.json's text with the edits spliced in (JsonSplice: every other byte kept): device nodes and their
  * cgroup allow rules (`rwm`), mounts, env (LD_LIBRARY_PATH in front of the container's own), the hook, and
- * the wrapper's mark. A node whose path the config already has, a hook already there and a mark already
- * set are not added twice. Refused, with the reason, when a value on the way has the wrong type.
+ * the wrapper's mark. A node whose path the config already has, a bind mount of the same source at the same
+ * destination, a hook already there and a mark already set are not added twice (applied twice, the bytes of
+ * applying once). Refused, with the reason, when a value on the way has the wrong type.
  */
 export const applyEdits = (
   text: string,
@@ -106,15 +107,20 @@ export const applyEdits = (
       nodes.map((n) => JSON.stringify({ allow: true, type: n.type, major: n.major, minor: n.minor, access: "rwm" }))
     )
   )
-  out = step(out, (t) =>
-    appendToArray(
+  out = step(out, (t) => {
+    const mounts = arrayAt(t, ["mounts"])
+    if ("refused" in mounts) return mounts
+    const there = new Set(mounts.map((m) => mountKey(m.value)))
+    return appendToArray(
       t,
       ["mounts"],
-      edits.mounts.map((m) =>
-        JSON.stringify({ destination: m.containerPath, type: "bind", source: m.hostPath, options: m.options })
-      )
+      edits.mounts
+        .filter((m) => !there.has(mountKey({ destination: m.containerPath, type: "bind", source: m.hostPath })))
+        .map((m) =>
+          JSON.stringify({ destination: m.containerPath, type: "bind", source: m.hostPath, options: m.options })
+        )
     )
-  )
+  })
   for (const entry of [...edits.env, ...(options.mark === true ? [RUNTIME_MARK] : [])]) {
     out = step(out, (t) => setEnv(t, entry))
   }
@@ -138,6 +144,16 @@ export const applyEdits = (
 /** A poststop hook (the vNPU's destroy, wrapper/Vnpu.ts), with the same explicit env as every hook added. */
 const addPoststop = (text: string, hook: HookEntry): Spliced =>
   appendToArray(text, ["hooks", "poststop"], [JSON.stringify({ path: hook.path, args: hook.args, env: HOOK_ENV })])
+
+/** A mount by what it mounts where: the same bind of the same path is one mount, whatever its options. */
+const mountKey = (m: unknown): string => {
+  const o = (typeof m === "object" && m !== null ? m : {}) as {
+    destination?: unknown
+    type?: unknown
+    source?: unknown
+  }
+  return JSON.stringify([o.destination, o.type ?? "bind", o.source])
+}
 
 /** One env entry into process.env: LD_LIBRARY_PATH prepended to the first one there, any other key set or appended. */
 const setEnv = (text: string, entry: string): Spliced => {
