@@ -114,6 +114,13 @@ const main = (): number => {
     }
     return 1
   }
+  const exec = (): number => {
+    try {
+      return replaceProcess(runc, [runc, ...args], runcEnv)
+    } catch (e) {
+      return refuse(`cannot run ${runc}: ${e instanceof Error ? e.message : String(e)}`)
+    }
+  }
   if (command.command === "create" || command.command === "run") {
     const configDir = env.ASCEND_DOCKER_RUNTIME_CONFIG_DIR || undefined
     const conf = readRuntimeConf(
@@ -138,9 +145,14 @@ const main = (): number => {
     }
     const cwd = process.cwd()
     const hookPath = setting("ASCEND_DOCKER_RUNTIME_HOOK") || joinPath(selfDir(), "ascend-docker-hook")
+    const bundle = resolveFrom(cwd, command.bundle ?? ".")
+    // Most containers ask for nothing: their mark is made without loading Effect; anything else, or anything
+    // that path is not sure of, takes the full path from the start.
+    const { markIfNoRequest } = require("../wrapper/NoRequest.ts") as typeof import("../wrapper/NoRequest.ts")
+    if (markIfNoRequest(fs(), bundle) !== "full") return exec()
     const { prepareBundle } = require("../wrapper/WrapperMain.ts") as typeof import("../wrapper/WrapperMain.ts")
     const failure = prepareBundle({
-      bundle: resolveFrom(cwd, command.bundle ?? "."),
+      bundle,
       mode,
       devRoot: resolveFrom(cwd, setting("ASCEND_DOCKER_RUNTIME_DEV_ROOT") || "/dev"),
       configDir: resolveFrom(cwd, configDir ?? DEFAULT_CONFIG_DIR),
@@ -159,11 +171,7 @@ const main = (): number => {
     })
     if (failure !== undefined) return refuse(failure)
   }
-  try {
-    return replaceProcess(runc, [runc, ...args], runcEnv)
-  } catch (e) {
-    return refuse(`cannot run ${runc}: ${e instanceof Error ? e.message : String(e)}`)
-  }
+  return exec()
 }
 
 /**

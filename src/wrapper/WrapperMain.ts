@@ -3,19 +3,26 @@ import * as Exit from "effect/Exit"
 import * as FileSystem from "effect/FileSystem"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { type CliProtocol, HookConfig } from "../HookConfig.ts"
+import { launchFor } from "../Hook.ts"
+import { type CliProtocol, HOOK_ENV, HookConfig } from "../HookConfig.ts"
+import { Exec } from "../platform/Exec.ts"
 import { failureMessage } from "../platform/NodePlatform.ts"
 import * as SyncFileSystem from "../platform/SyncFileSystem.ts"
 import { type AscendRequest, type UnprivilegedEnvPolicy, VISIBLE_DEVICES } from "../schemas/AscendEnv.ts"
 import { CLI_SCAN_BYTES, cliProtocolOf } from "../schemas/CliProtocol.ts"
 import { asksForNothing, gateRequest, ignoresEnv, lookupEnv } from "../schemas/ContainerEnv.ts"
+import { CliLauncher } from "../services/CliLauncher.ts"
 import { DeviceError, DeviceNodes } from "../services/DeviceNodes.ts"
 import { EnvDecoder } from "../services/EnvDecoder.ts"
 import { FileTrust } from "../services/FileTrust.ts"
 import { MountResolver } from "../services/MountResolver.ts"
 import { SpecParser } from "../services/SpecParser.ts"
 import { BundleEditor } from "./BundleEditor.ts"
-import { type ContainerEdits, DRIVER_LIB_DIRS, npuEdits } from "./ContainerEdits.ts"
+import { type ContainerEdits, DRIVER_LIB_DIRS, type HookEntry, npuEdits } from "./ContainerEdits.ts"
+import { annotatedDevices } from "./NoRequest.ts"
+import { encodePlan, PLAN_ENV } from "./Plan.ts"
+
+export { annotatedDevices }
 
 /** How the wrapper gives a container its NPUs. */
 export type WrapperMode = "hook" | "cdi"
@@ -63,18 +70,6 @@ const hookArgs = (settings: WrapperSettings, protocol: CliProtocol): ReadonlyArr
   ...(settings.unprivilegedEnv === "accept" ? [] : ["--unprivileged-env", settings.unprivilegedEnv])
 ]
 
-/** The CDI kinds whose annotated devices are Ascend NPUs (today's name, and the older one). */
-const NPU_KINDS = ["ascend.com/npu", "huawei.com/npu"]
-
-/** The ids of the Ascend devices named in CDI annotations, as an ASCEND_VISIBLE_DEVICES value; none: undefined. */
-export const annotatedDevices = (names: ReadonlyArray<string>): string | undefined => {
-  const ids = names.flatMap((n) => {
-    const eq = n.indexOf("=")
-    return eq > 0 && NPU_KINDS.includes(n.slice(0, eq)) ? [n.slice(eq + 1)] : []
-  })
-  return ids.length === 0 ? undefined : ids.join(",")
-}
-
 /**
  * An annotated request with `all` (the device `cdi generate` writes next to the numbered ones) as the ids
  * of the NPU nodes the host has; refused where it has none, as an engine refuses a CDI device it cannot
@@ -101,6 +96,29 @@ const withAllExpanded = (ids: string | undefined, devRoot: string) => {
 }
 
 /**
+ * The hook entry for an NPU container in hook mode, with the plan (wrapper/Plan.ts) in its env: the hook's
+ * stages 4-5 run here, once (mount lists read and trust-checked, the CLI trust-checked, its argv), and the
+ * hook at prestart only reads the pid, checks the destinations against the rootfs as it is then, and execs.
+ * The plain entry, whose hook runs its whole pipeline at prestart as before, where the admin gave the hook
+ * arguments of its own (a log, a dry run: the planned hook keeps to the plan) or a stage refuses: the hook
+ * then refuses at prestart, in the words and the place it always did.
+ */
+const planned = (
+  settings: WrapperSettings,
+  rootfs: string,
+  request: AscendRequest,
+  entry: HookEntry
+): Effect.Effect<HookEntry, never, MountResolver | CliLauncher | HookConfig> =>
+  Effect.gen(function* () {
+    if (settings.hook.args.length > 1) return entry
+    const launch = yield* Effect.option(launchFor(rootfs, request, 0, { checkDestinations: false }))
+    if (Option.isNone(launch)) return entry
+    const { mounts, argv } = launch.value
+    const plan = encodePlan({ bundle: settings.bundle, rootfs, mounts: [...mounts.files, ...mounts.dirs], argv })
+    return plan === undefined ? entry : { ...entry, env: [...HOOK_ENV, `${PLAN_ENV}=${plan}`] }
+  })
+
+/**
  * The wrapper's work on `create`/`run`, loaded only for those. Decides "NPU or not" with SpecParser and
  * EnvDecoder (ASCEND_VISIBLE_DEVICES unset, blank or `void` is no NPU: the predicate EnvDecoder itself
  * uses), then edits config.json: every container gets the mark ASCEND_DOCKER_RUNTIME=True; an NPU container
@@ -125,7 +143,14 @@ export const prepareBundle = (settings: WrapperSettings): string | undefined => 
     const fs = yield* FileSystem.FileSystem
     const protocol: CliProtocol =
       settings.mode === "cdi" ? "2021" : (settings.protocol ?? (yield* detectProtocol(fs, settings.cliPath)))
-    const stages = Layer.mergeAll(EnvDecoder.layer, MountResolver.layer, DeviceNodes.layer(settings.devRoot)).pipe(
+    const stages = Layer.mergeAll(
+      EnvDecoder.layer,
+      MountResolver.layer,
+      CliLauncher.layer,
+      DeviceNodes.layer(settings.devRoot)
+    ).pipe(
+      // The plan's CLI is exec'd by the hook at prestart, never here.
+      Layer.provide(Layer.succeed(Exec, { replace: (file) => Effect.die(`the wrapper never execs ${file}`) })),
       Layer.provide(FileTrust.layer),
       Layer.provideMerge(
         HookConfig.layer({
@@ -148,15 +173,16 @@ export const prepareBundle = (settings: WrapperSettings): string | undefined => 
       if (Option.isNone(request)) return { edits: undefined, hook: undefined }
       const { devices, options, mountLists } = request.value
       const nodes = yield* DeviceNodes
+      const entry = { path: settings.hook.path, args: hookArgs(hookSettings, protocol) }
       if (settings.mode === "hook" && protocol === "2021") {
-        return { edits: undefined, hook: { path: settings.hook.path, args: hookArgs(hookSettings, protocol) } }
+        return { edits: undefined, hook: yield* planned(settings, config.rootfs, request.value, entry) }
       }
       const npus = yield* nodes.npus(devices, { virtual: options.includes("VIRTUAL") })
       const shared = yield* nodes.shared
       if (settings.mode === "hook") {
         return {
           edits: npuEdits({ npus, shared }),
-          hook: { path: settings.hook.path, args: hookArgs(hookSettings, protocol) }
+          hook: yield* planned(settings, config.rootfs, request.value, entry)
         }
       }
       const noDriver = options.includes("NODRV")
