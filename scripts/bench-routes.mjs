@@ -12,7 +12,7 @@ import { execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { benchDir, buildSeed, busyboxRootfs, median, measurer, ROOT, trueCli } from "./bench/common.mjs"
+import { benchDir, buildSeed, busyboxRootfs, measurer, median, ROOT, trueCli } from "./bench/common.mjs"
 
 const runs = Number(process.env.BENCH_RUNS ?? 25)
 if (!Number.isSafeInteger(runs) || runs <= 0) throw new Error(`BENCH_RUNS=${process.env.BENCH_RUNS} is not a count`)
@@ -23,7 +23,9 @@ const measure = measurer(work)
 const runcRoot = path.join(work, "runc-root")
 fs.mkdirSync(runcRoot, { mode: 0o700 })
 const binary = path.resolve(process.env.BENCH_BINARY ?? path.join(ROOT, "dist/ascend-docker-hook"))
-const tmpfs = ["/run", "/dev/shm"].find((d) => spawnSync("findmnt", ["-no", "FSTYPE", d], { encoding: "utf8" }).stdout.trim().split("\n")[0] === "tmpfs")
+const tmpfs = ["/run", "/dev/shm"].find(
+  (d) => spawnSync("findmnt", ["-no", "FSTYPE", d], { encoding: "utf8" }).stdout.trim().split("\n")[0] === "tmpfs"
+)
 const bundles = fs.mkdtempSync(path.join(tmpfs ?? work, "adh-bench-routes-"))
 
 // The host: mount lists, device nodes under a dev root of our own, the rootfs.
@@ -158,7 +160,8 @@ if (seed) {
   for (const [name, required, aim] of targets) {
     const r = routes.find((x) => x.name === name)
     const ratio = r.median / seed.median
-    const verdict = ratio <= Number.parseFloat(aim) ? "aim met" : ratio <= Number.parseFloat(required) ? "met" : "NOT met"
+    const verdict =
+      ratio <= Number.parseFloat(aim) ? "aim met" : ratio <= Number.parseFloat(required) ? "met" : "NOT met"
     console.log(
       `${name.padEnd(48)} ${lpad(`${ratio.toFixed(2)}x`, 7)}  required <= ${required}, aim <= ${aim}: ${verdict}; adds ${r.added.toFixed(1)} ms (seed adds ${seed.added.toFixed(1)})`
     )

@@ -22,9 +22,13 @@ export type PlannedStep =
   | { readonly _tag: "Exec"; readonly argv: ReadonlyArray<string>; readonly state: StateRead }
   | { readonly _tag: "Pipeline"; readonly state: StateRead | undefined }
 
-/** Reads the state through /dev/stdin (a fresh description: fd 0's flags stay as they are for the CLI), bounded. */
+/**
+ * Reads the state, bounded, as SyncFileSystem reads it: /dev/stdin is fd 0 itself, neither reopened (ENXIO
+ * when a runtime hands the hook a socket) nor closed, and read with its flags left alone for the CLI.
+ */
 const readState = (fs: typeof import("node:fs"), path: string): StateRead => {
-  const fd = fs.openSync(path, "r")
+  const stdin = path === "/dev/stdin"
+  const fd = stdin ? 0 : fs.openSync(path, "r")
   try {
     const chunks: Array<Buffer> = []
     let total = 0
@@ -38,7 +42,7 @@ const readState = (fs: typeof import("node:fs"), path: string): StateRead => {
     if (total > Limits.stateBytes) return { _tag: "TooLarge" }
     return { _tag: "Text", text: new TextDecoder("utf-8", { ignoreBOM: true }).decode(Buffer.concat(chunks, total)) }
   } finally {
-    fs.closeSync(fd)
+    if (!stdin) fs.closeSync(fd)
   }
 }
 
