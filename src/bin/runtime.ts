@@ -6,7 +6,7 @@ import { nodeFs } from "../platform/NodeFs.ts"
 import { selfDir } from "../platform/Self.ts"
 import { withoutLoaderVariables } from "../schemas/LoaderEnv.ts"
 import { basenameOf, dirnameOf, joinPath, resolveFrom } from "../schemas/Paths.ts"
-import { parseRuncArgs } from "../wrapper/RuncArgs.ts"
+import { parseRuncArgs, type RuncCommand } from "../wrapper/RuncArgs.ts"
 import { parseRuntimeConf, RUNTIME_CONF, RUNTIME_CONF_MAX_BYTES, type RuntimeConfKey } from "../wrapper/RuntimeConf.ts"
 
 /**
@@ -81,24 +81,13 @@ const readRuntimeConf = (
   return typeof parsed === "string" ? `${dirnameOf(file)}/${parsed}` : parsed
 }
 
-const main = (): number => {
-  const args = process.argv.slice(2)
-  const env = process.env
-  const runc = findRunc(env)
-  // node:fs only where a command needs it: the pass-through of the binary never loads it.
-  const fs = nodeFs
-  if (runc === undefined) {
-    fs().writeSync(2, errorLine("cannot find runc (set ASCEND_DOCKER_RUNTIME_RUNC)", PROGRAM))
-    return 1
-  }
-  // runc gets the daemon's env without what would make a root program load foreign code (SECURITY.md).
-  const runcEnv = withoutLoaderVariables(env)
-  const command = parseRuncArgs(args)
-  /**
-   * A refusal: the line on stderr, and in runc's log when the engine gave one (containerd's shim and
-   * dockerd read a failed runtime's error from there, not from stderr), in runc's format.
-   */
-  const refuse = (message: string): number => {
+/**
+ * A refusal: the line on stderr, and in runc's log when the engine gave one (containerd's shim and
+ * dockerd read a failed runtime's error from there, not from stderr), in runc's format.
+ */
+const refuser =
+  (fs: () => typeof import("node:fs"), command: RuncCommand) =>
+  (message: string): number => {
     const line = errorLine(message, PROGRAM)
     fs().writeSync(2, line)
     if (command.log !== undefined && command.log !== "") {
@@ -114,6 +103,21 @@ const main = (): number => {
     }
     return 1
   }
+
+const main = (): number => {
+  const args = process.argv.slice(2)
+  const env = process.env
+  const runc = findRunc(env)
+  // node:fs only where a command needs it: the pass-through of the binary never loads it.
+  const fs = nodeFs
+  if (runc === undefined) {
+    fs().writeSync(2, errorLine("cannot find runc (set ASCEND_DOCKER_RUNTIME_RUNC)", PROGRAM))
+    return 1
+  }
+  // runc gets the daemon's env without what would make a root program load foreign code (SECURITY.md).
+  const runcEnv = withoutLoaderVariables(env)
+  const command = parseRuncArgs(args)
+  const refuse = refuser(fs, command)
   const exec = (): number => {
     try {
       return replaceProcess(runc, [runc, ...args], runcEnv)
