@@ -2,7 +2,9 @@
 // runc root), alone, with the Go seed as its prestart hook, with our binary as its prestart hook, and through
 // our wrapper (the binary as installed, invoked by its `ascend-docker-runtime` link as runc's replacement) in
 // hook mode with a 2023 CLI, in cdi mode, and for a container that asks for no NPU. One interleaved run;
-// medians of whole starts and of per-round paired differences to plain runc; ratios to the seed's route.
+// medians of whole starts and of per-round paired differences to plain runc; ratios to the seed's route; and the
+// CPU time (user + system, of runc and everything it waited for, from wait4), which a shared machine's load
+// disturbs far less than wall time.
 // Stand-in device nodes (mknod, made-up numbers) and CLIs that exit at once. Figures only, never asserted.
 // The bundles are on tmpfs, where every engine keeps them (containerd and Docker under /run/containerd, CRI-O
 // and Podman under /run/containers): the wrapper's synced write of config.json costs there what it costs a
@@ -100,6 +102,7 @@ for (const r of routes) {
   // runc spec's config as an engine writes it (indented); the wrapper edits it, so each run starts from this.
   r.config = JSON.stringify(config, null, "\t")
   r.samples = []
+  r.cpu = []
 }
 
 const empty = path.join(work, "empty")
@@ -112,15 +115,18 @@ const once = (r) => {
   const envArgs = (r.wrapperEnv ?? HOOK_ENV).flatMap((e) => ["-e", e])
   const out = spawnSync(measure, ["1", empty, ...envArgs, ...cmd, "--bundle", r.bundle, id], { encoding: "utf8" })
   spawnSync(runc, ["--root", runcRoot, "delete", "-f", id])
-  const [ns, , status] = out.stdout.trim().split(" ").map(Number)
+  const [ns, , status, cpu] = out.stdout.trim().split(" ").map(Number)
   if (out.status !== 0 || status !== 0) throw new Error(`${r.name}: exited ${status}: ${out.stderr}`)
-  return ns / 1e6
+  return { ms: ns / 1e6, cpu: cpu / 1e3 }
 }
 // Two warm-up rounds, then `runs` rounds of every route back to back.
 for (let round = 0; round < runs + 2; round++) {
   for (const r of routes) {
-    const ms = once(r)
-    if (round >= 2) r.samples.push(ms)
+    const { ms, cpu } = once(r)
+    if (round >= 2) {
+      r.samples.push(ms)
+      r.cpu.push(cpu)
+    }
   }
 }
 
@@ -129,6 +135,7 @@ const seed = routes.find((r) => r.name.startsWith("runc + Go seed"))
 for (const r of routes) {
   r.median = median(r.samples)
   r.added = median(r.samples.map((ms, i) => ms - base.samples[i]))
+  r.cpuMedian = median(r.cpu)
 }
 const lpad = (s, w) => String(s).padStart(w)
 console.log(
@@ -138,14 +145,17 @@ console.log(
     .join(" ")}\n`
 )
 console.log(
-  `${"route".padEnd(48)} ${lpad("median ms", 10)} ${lpad("min", 6)} ${lpad("max", 6)} ${lpad("+ms paired", 11)} ${lpad("x seed", 7)}`
+  `${"route".padEnd(48)} ${lpad("median ms", 10)} ${lpad("min", 6)} ${lpad("max", 6)} ${lpad("+ms paired", 11)} ${lpad("x seed", 7)} ${lpad("CPU ms", 7)} ${lpad("x seed", 7)}`
 )
 for (const r of routes) {
   console.log(
     `${r.name.padEnd(48)} ${lpad(r.median.toFixed(1), 10)} ${lpad(Math.min(...r.samples).toFixed(1), 6)} ${lpad(
       Math.max(...r.samples).toFixed(1),
       6
-    )} ${lpad(r === base ? "" : r.added.toFixed(1), 11)} ${lpad(seed ? `${(r.median / seed.median).toFixed(2)}x` : "n/a", 7)}`
+    )} ${lpad(r === base ? "" : r.added.toFixed(1), 11)} ${lpad(seed ? `${(r.median / seed.median).toFixed(2)}x` : "n/a", 7)} ${lpad(
+      r.cpuMedian.toFixed(1),
+      7
+    )} ${lpad(seed ? `${(r.cpuMedian / seed.cpuMedian).toFixed(2)}x` : "n/a", 7)}`
   )
 }
 if (seed) {
