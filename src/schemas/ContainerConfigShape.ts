@@ -26,6 +26,7 @@ export interface ContainerConfig {
 /** The annotation keys CDI device requests use (the CDI spec's `cdi.k8s.io/` prefix). */
 export const CDI_ANNOTATION_PREFIX = "cdi.k8s.io/"
 
+/** The CDI device names in the `cdi.k8s.io/` annotations, leniently (a non-string value is no name), bounded. */
 export const cdiDevicesOf = (annotations: unknown): ReadonlyArray<string> => {
   if (typeof annotations !== "object" || annotations === null || Array.isArray(annotations)) return []
   const names: Array<string> = []
