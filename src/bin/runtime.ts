@@ -148,12 +148,12 @@ const main = (): number => {
       )
     }
     const cwd = process.cwd()
-    const hookPath = setting("ASCEND_DOCKER_RUNTIME_HOOK") || joinPath(selfDir(), "ascend-docker-hook")
     const bundle = resolveFrom(cwd, command.bundle ?? ".")
     // Most containers ask for nothing: their mark is made without loading Effect; anything else, or anything
     // that path is not sure of, takes the full path from the start.
     const { markIfNoRequest } = require("../wrapper/NoRequest.ts") as typeof import("../wrapper/NoRequest.ts")
     if (markIfNoRequest(fs(), bundle) !== "full") return exec()
+    const hookPath = setting("ASCEND_DOCKER_RUNTIME_HOOK") || joinPath(selfDir(), "ascend-docker-hook")
     const { prepareBundle } = require("../wrapper/WrapperMain.ts") as typeof import("../wrapper/WrapperMain.ts")
     const failure = prepareBundle({
       bundle,
