@@ -5,6 +5,7 @@ import { execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { buildSeed } from "./bench/common.mjs"
 
 const root = path.resolve(import.meta.dirname, "..")
 const runs = Number(process.env.BENCH_RUNS ?? 20)
@@ -52,25 +53,11 @@ if (fs.existsSync(binary)) {
     }
   })
 }
-const goPath = "/usr/share/gocode"
-if (
-  spawnSync("go", ["version"]).status === 0 &&
-  fs.existsSync(path.join(goPath, "src/github.com/opencontainers/runtime-spec"))
-) {
-  const dir = path.join(work, "seed")
-  fs.mkdirSync(dir)
-  const source = fs
-    .readFileSync(path.join(root, "../shared/seed/ascend-docker-hook.go"), "utf8")
-    .replace('"/etc/ascend-docker-runtime.d"', JSON.stringify(conf))
-  fs.writeFileSync(path.join(dir, "main.go"), source)
-  const out = path.join(work, "bin", "seed-hook")
-  const built = spawnSync("go", ["build", "-o", out, "."], {
-    cwd: dir,
-    env: { ...process.env, GO111MODULE: "off", GOPATH: goPath, GOCACHE: path.join(work, "gocache") }
-  })
-  if (built.status === 0)
-    variants.push({ name: "Go seed", hook: { path: out, args: ["ascend-docker-hook"], env: ["LANG=C"] } })
-}
+const seedHook = path.join(work, "bin", "seed-hook")
+const seedMissing = buildSeed(work, conf, seedHook)
+if (seedMissing === undefined)
+  variants.push({ name: "Go seed", hook: { path: seedHook, args: ["ascend-docker-hook"], env: ["LANG=C"] } })
+else console.log(`Go seed left out: ${seedMissing}`)
 
 for (const v of variants) {
   v.bundle = path.join(work, v.name.replace(/\W+/g, "-"))

@@ -8,6 +8,7 @@ import { execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { buildSeed } from "./bench/common.mjs"
 
 const root = path.resolve(import.meta.dirname, "..")
 const runs = Number(process.env.BENCH_RUNS ?? 30)
@@ -128,32 +129,14 @@ const rows = [
 ]
 
 // The Go seed: a copy whose compiled-in config dir is this bench's, next to the same CLI.
-const goPath = "/usr/share/gocode"
-const seedSrc = path.join(root, "..", "shared", "seed", "ascend-docker-hook.go")
-let seed = false
-if (
-  spawnSync("go", ["version"]).status === 0 &&
-  fs.existsSync(path.join(goPath, "src/github.com/opencontainers/runtime-spec")) &&
-  fs.existsSync(seedSrc)
-) {
-  const dir = path.join(work, "seed")
-  fs.mkdirSync(dir, { mode: 0o755 })
-  fs.writeFileSync(
-    path.join(dir, "main.go"),
-    fs.readFileSync(seedSrc, "utf8").replace('"/etc/ascend-docker-runtime.d"', JSON.stringify(conf))
+const seedMissing = buildSeed(work, conf, path.join(bin, "seed-hook"))
+const seed = seedMissing === undefined
+if (seed) {
+  rows.push(
+    { name: "Go seed: no-op", cmd: [path.join(bin, "seed-hook")], stdin: noop },
+    { name: "Go seed: full", cmd: [path.join(bin, "seed-hook")], stdin: full }
   )
-  const built = spawnSync("go", ["build", "-o", path.join(bin, "seed-hook"), "."], {
-    cwd: dir,
-    env: { ...process.env, GO111MODULE: "off", GOPATH: goPath, GOCACHE: path.join(work, "gocache") }
-  })
-  if (built.status === 0) {
-    seed = true
-    rows.push(
-      { name: "Go seed: no-op", cmd: [path.join(bin, "seed-hook")], stdin: noop },
-      { name: "Go seed: full", cmd: [path.join(bin, "seed-hook")], stdin: full }
-    )
-  } else console.log(`Go seed not built: ${built.stderr}`)
-} else console.log("Go seed rows left out: needs golang-go, golang-github-opencontainers-specs-dev and ../shared/seed")
+} else console.log(`Go seed rows left out: ${seedMissing}`)
 
 // The wrapper's pass-through: everything but create/run goes straight to runc.
 const runc = ["/usr/sbin/runc", "/usr/bin/runc"].find((p) => fs.existsSync(p))

@@ -7,3 +7,10 @@
 export const DEFAULT_CONFIG_DIR = "/etc/ascend-docker-runtime.d"
 export const STDIN_PATH = "/dev/stdin"
 export const CLI_NAME = "ascend-docker-cli"
+
+/**
+ * The explicit env of every hook entry this project writes (hooks.d files, the wrapper's config.json
+ * edit): a runtime passes a hook exactly its `env`, so nothing of the daemon's (LD_PRELOAD, BUN_OPTIONS,
+ * NODE_OPTIONS) can reach it.
+ */
+export const HOOK_ENV: ReadonlyArray<string> = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]

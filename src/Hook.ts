@@ -49,7 +49,7 @@ export const readState: Effect.Effect<ContainerState, StateError, StateReader> =
 export const planFor = (state: ContainerState): Effect.Effect<Planned, HookError, Stages> =>
   Effect.gen(function* () {
     const config = yield* (yield* SpecParser).parse(state.bundle)
-    const { protocol = "2021", unprivilegedEnv = "accept" } = yield* HookConfig
+    const { unprivilegedEnv = "accept" } = yield* HookConfig
     const duplicates = conflictingDuplicates(config.env).map((d) => d.key)
     const visible = lookupEnv(config.env, VISIBLE_DEVICES)
     const gated = ignoresEnv(config.privileged, unprivilegedEnv, visible)
@@ -68,41 +68,65 @@ export const planFor = (state: ContainerState): Effect.Effect<Planned, HookError
         duplicates
       }
     }
-    const resolver = yield* MountResolver
-    // 2023: on hosts with the UB fabric (an ub_driver list in the config dir) its driver list comes too,
-    // and the CLI must then accept links, unless the container set DISABLE_UB_MOUNT=True (upstream's rule).
-    const ub = protocol === "2023" && !decoded.value.disableUbMount && (yield* resolver.hasList(UB_DRIVER_LIST))
-    const value: AscendRequest = ub
-      ? {
-          ...decoded.value,
-          allowLink: true,
-          mountLists: decoded.value.mountLists.includes(UB_DRIVER_LIST)
-            ? decoded.value.mountLists
-            : [...decoded.value.mountLists, UB_DRIVER_LIST]
-        }
-      : decoded.value
-    const mounts = yield* resolver.resolve(value.mountLists, {
-      allowLinks: protocol === "2021" || value.allowLink,
-      linkedParents: protocol === "2021"
-    })
-    yield* resolver.checkDestinations(config.rootfs, [...mounts.files, ...mounts.dirs])
-    const argv = yield* (yield* CliLauncher).prepare({
-      devices: value.devices,
-      allowLink: value.allowLink,
-      pid: state.pid,
-      rootfs: config.rootfs,
-      mounts,
-      options: value.options
+    const { request, mounts, argv } = yield* launchFor(config.rootfs, decoded.value, state.pid, {
+      checkDestinations: true
     })
     return {
       rootfs: config.rootfs,
-      request: Option.some(value),
+      request: Option.some(request),
       mounts,
       argv: Option.some(argv),
       ignored: false,
       duplicates
     }
   }).pipe(Effect.withSpan("Hook.planFor"))
+
+/**
+ * Stages 4-5 for a decoded request: the UB fabric's list where it applies, the mount lists read and
+ * trust-checked, the destinations checked against the rootfs (the hook at prestart; the wrapper's plan at
+ * create leaves them to the planned hook, which checks them against the rootfs as it is then), the CLI
+ * trust-checked and its argv for `pid`.
+ */
+export const launchFor = (
+  rootfs: string,
+  decoded: AscendRequest,
+  pid: number,
+  options: { readonly checkDestinations: boolean }
+): Effect.Effect<
+  { readonly request: AscendRequest; readonly mounts: ResolvedMounts; readonly argv: ReadonlyArray<string> },
+  HookError,
+  MountResolver | CliLauncher | HookConfig
+> =>
+  Effect.gen(function* () {
+    const { protocol = "2021" } = yield* HookConfig
+    const resolver = yield* MountResolver
+    // 2023: on hosts with the UB fabric (an ub_driver list in the config dir) its driver list comes too,
+    // and the CLI must then accept links, unless the container set DISABLE_UB_MOUNT=True (upstream's rule).
+    const ub = protocol === "2023" && !decoded.disableUbMount && (yield* resolver.hasList(UB_DRIVER_LIST))
+    const request: AscendRequest = ub
+      ? {
+          ...decoded,
+          allowLink: true,
+          mountLists: decoded.mountLists.includes(UB_DRIVER_LIST)
+            ? decoded.mountLists
+            : [...decoded.mountLists, UB_DRIVER_LIST]
+        }
+      : decoded
+    const mounts = yield* resolver.resolve(request.mountLists, {
+      allowLinks: protocol === "2021" || request.allowLink,
+      linkedParents: protocol === "2021"
+    })
+    if (options.checkDestinations) yield* resolver.checkDestinations(rootfs, [...mounts.files, ...mounts.dirs])
+    const argv = yield* (yield* CliLauncher).prepare({
+      devices: request.devices,
+      allowLink: request.allowLink,
+      pid,
+      rootfs,
+      mounts,
+      options: request.options
+    })
+    return { request, mounts, argv }
+  })
 
 /**
  * Stages 1-5 without the exec: the CLI's argv, or None for a container that asks for no NPU.
@@ -137,8 +161,12 @@ export const run: Effect.Effect<number, HookError | ExecError, Stages> = Effect.
   return yield* (yield* CliLauncher).launch(planned.argv.value)
 }).pipe(Effect.withSpan("Hook.run"))
 
+/** All five stages and FileTrust, with the given StateReader, needing only FileSystem, Exec, HookConfig. */
+export const layerWith = <E, R>(stateReader: Layer.Layer<StateReader, E, R>) =>
+  Layer.mergeAll(MountResolver.layer, CliLauncher.layer).pipe(
+    Layer.provide(FileTrust.layer),
+    Layer.merge(Layer.mergeAll(stateReader, SpecParser.layer, EnvDecoder.layer))
+  )
+
 /** All five stages and FileTrust, needing only the platform: FileSystem, Exec, HookConfig. */
-export const layer = Layer.mergeAll(MountResolver.layer, CliLauncher.layer).pipe(
-  Layer.provide(FileTrust.layer),
-  Layer.merge(Layer.mergeAll(StateReader.layer, SpecParser.layer, EnvDecoder.layer))
-)
+export const layer = layerWith(StateReader.layer)

@@ -25,14 +25,7 @@ export interface HookSettings {
  */
 export type CliProtocol = "2021" | "2023"
 
-export { CLI_NAME, DEFAULT_CONFIG_DIR, STDIN_PATH } from "./Defaults.ts"
-
-/**
- * The explicit env of every hook entry this project writes (hooks.d files, the wrapper's config.json
- * edit): a runtime passes a hook exactly its `env`, so nothing of the daemon's (LD_PRELOAD, BUN_OPTIONS,
- * NODE_OPTIONS) can reach it.
- */
-export const HOOK_ENV: ReadonlyArray<string> = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+export { CLI_NAME, DEFAULT_CONFIG_DIR, HOOK_ENV, STDIN_PATH } from "./Defaults.ts"
 
 /** The hook's settings as a service, so stages read them from the context rather than from globals. */
 export class HookConfig extends Context.Service<HookConfig, HookSettings>()("ascend-docker-hook/HookConfig") {

@@ -1,83 +1,46 @@
-import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Layer from "effect/Layer"
-import * as Result from "effect/Result"
+import { CLI_NAME, STDIN_PATH } from "../Defaults.ts"
 import { defectText, errorLine } from "../ErrorLine.ts"
-import * as Hook from "../Hook.ts"
-import { CLI_NAME, DEFAULT_CONFIG_DIR, HookConfig, STDIN_PATH } from "../HookConfig.ts"
-import { Exec } from "../platform/Exec.ts"
-import * as NodeExec from "../platform/NodeExec.ts"
+import { replaceProcess } from "../platform/execve.ts"
 import { nodeFs } from "../platform/NodeFs.ts"
-import { failureMessage } from "../platform/NodePlatform.ts"
+import type { BoundedRead } from "../platform/readBounded.ts"
 import { selfDir } from "../platform/Self.ts"
-import * as SyncFileSystem from "../platform/SyncFileSystem.ts"
-import { parseInvocation, USAGE } from "../schemas/Invocation.ts"
 import { withoutLoaderVariables } from "../schemas/LoaderEnv.ts"
-import { joinPath, resolveFrom } from "../schemas/Paths.ts"
-import * as RunLog from "../services/RunLog.ts"
+import { joinPath } from "../schemas/Paths.ts"
+import { PLAN_ENV } from "../wrapper/Plan.ts"
 
-declare const HOOK_VERSION: string
+/** The options the wrapper writes into a planned entry: the planned run is taken with these alone. */
+const PLANNED_OPTIONS = new Set(["--config-dir", "--cli-protocol", "--unprivileged-env"])
+
+/** True when `args` are only options the wrapper writes, each with its value (no --dry-run, --log, --cli, ...). */
+const plannedArgs = (args: ReadonlyArray<string>): boolean =>
+  args.length % 2 === 0 && args.every((a, i) => i % 2 === 1 || PLANNED_OPTIONS.has(a))
 
 /**
- * The hook program: the only code of it that touches `process` (argv, cwd, uid, env, stdout, the exit
- * status). It runs `Hook.run`, the pipeline the tests cover, on the Node-facing layers; `--dry-run` is the
- * same run with an Exec that prints the argv instead of becoming the CLI.
+ * The hook program. Registered by the wrapper with a plan (wrapper/Plan.ts) in its env, it runs the planned
+ * step (wrapper/PlannedHook.ts: the pid, the bundle, the destinations, then the exec) without loading
+ * Effect; otherwise, or where anything is not as planned, the whole pipeline (bin/hookPipeline.ts), given
+ * the state the planned step already read. The CLI never sees the plan, nor loader variables.
  */
 const main = (loadAdmin: () => Promise<typeof import("./admin.ts")>): number | Promise<number> => {
-  const fs = nodeFs()
-  const write = (fd: number, text: string) => void fs.writeSync(fd, text)
-  const invocation = parseInvocation(process.argv.slice(2))
-  if (Result.isFailure(invocation)) {
-    write(2, errorLine(invocation.failure))
-    return 1
+  const env = process.env
+  const cliEnv = withoutLoaderVariables(env)
+  delete cliEnv[PLAN_ENV]
+  const plan = env[PLAN_ENV]
+  let state: BoundedRead | undefined
+  if (plan !== undefined && plannedArgs(process.argv.slice(2))) {
+    const { plannedStep } = require("../wrapper/PlannedHook.ts") as typeof import("../wrapper/PlannedHook.ts")
+    const step = plannedStep(nodeFs(), plan, joinPath(selfDir(), CLI_NAME), STDIN_PATH)
+    if (step._tag === "Exec") {
+      try {
+        return replaceProcess(step.argv[0]!, step.argv, cliEnv)
+      } catch {
+        // The CLI could not be run (gone since create?): the pipeline checks it again and says why.
+      }
+    }
+    state = step.state
   }
-  const inv = invocation.success
-  if (inv.command === "help") {
-    write(1, `${USAGE}\n`)
-    return 0
-  }
-  if (inv.command === "version") {
-    write(1, `ascend-docker-hook ${HOOK_VERSION}\n`)
-    return 0
-  }
-  if (inv.command !== "hook") {
-    const { command, rest = [] } = inv
-    return loadAdmin().then((admin) => admin.run(command, rest))
-  }
-  const cwd = process.cwd()
-  const settings = HookConfig.layer({
-    configDir: resolveFrom(cwd, inv.configDir ?? DEFAULT_CONFIG_DIR),
-    cliPath: inv.cliPath === undefined ? joinPath(selfDir(), CLI_NAME) : resolveFrom(cwd, inv.cliPath),
-    statePath: inv.statePath === undefined ? STDIN_PATH : resolveFrom(cwd, inv.statePath),
-    uid: process.getuid?.() ?? 0,
-    protocol: inv.cliProtocol ?? "2021",
-    unprivilegedEnv: inv.unprivilegedEnv ?? "accept"
-  })
-  let printed = false
-  const exec = inv.dryRun
-    ? Layer.succeed(Exec, {
-        replace: (_file, argv) =>
-          Effect.sync(() => {
-            write(1, `${JSON.stringify(argv)}\n`)
-            printed = true
-            return 0
-          })
-      })
-    : NodeExec.layer(withoutLoaderVariables(process.env))
-  const log =
-    inv.logFile === undefined
-      ? Layer.empty
-      : RunLog.layerFile(resolveFrom(cwd, inv.logFile), (e) =>
-          inv.dryRun && e.outcome === "exec" ? { ...e, outcome: "dry-run" } : e
-        )
-  const layer = Hook.layer.pipe(Layer.provideMerge(Layer.mergeAll(SyncFileSystem.layer, exec, settings, log)))
-  const exit = Effect.runSyncExit(Hook.run.pipe(Effect.provide(layer)))
-  if (Exit.isFailure(exit)) {
-    write(2, errorLine(failureMessage(exit.cause)))
-    return 1
-  }
-  if (inv.dryRun && !printed) write(1, "null\n")
-  return exit.value
+  const { pipeline } = require("./hookPipeline.ts") as typeof import("./hookPipeline.ts")
+  return pipeline(loadAdmin, cliEnv, state)
 }
 
 /**

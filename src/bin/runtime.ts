@@ -6,7 +6,7 @@ import { nodeFs } from "../platform/NodeFs.ts"
 import { selfDir } from "../platform/Self.ts"
 import { withoutLoaderVariables } from "../schemas/LoaderEnv.ts"
 import { basenameOf, dirnameOf, joinPath, resolveFrom } from "../schemas/Paths.ts"
-import { parseRuncArgs } from "../wrapper/RuncArgs.ts"
+import { parseRuncArgs, type RuncCommand } from "../wrapper/RuncArgs.ts"
 import { parseRuntimeConf, RUNTIME_CONF, RUNTIME_CONF_MAX_BYTES, type RuntimeConfKey } from "../wrapper/RuntimeConf.ts"
 import { containerIdOf, DEFAULT_STATE_DIR, recordPath } from "../wrapper/VnpuRecord.ts"
 
@@ -82,6 +82,29 @@ const readRuntimeConf = (
   return typeof parsed === "string" ? `${dirnameOf(file)}/${parsed}` : parsed
 }
 
+/**
+ * A refusal: the line on stderr, and in runc's log when the engine gave one (containerd's shim and
+ * dockerd read a failed runtime's error from there, not from stderr), in runc's format.
+ */
+const refuser =
+  (fs: () => typeof import("node:fs"), command: RuncCommand) =>
+  (message: string): number => {
+    const line = errorLine(message, PROGRAM)
+    fs().writeSync(2, line)
+    if (command.log !== undefined && command.log !== "") {
+      const msg = line.trimEnd()
+      const time = new Date().toISOString()
+      const entry =
+        command.logFormat === "json"
+          ? `${JSON.stringify({ level: "error", msg, time })}\n`
+          : `time="${time}" level=error msg=${JSON.stringify(msg)}\n`
+      try {
+        fs().appendFileSync(command.log, entry, { mode: 0o600 })
+      } catch {}
+    }
+    return 1
+  }
+
 /** The vNPU parts (bin/destroy.ts), loaded only for the commands that need them. */
 const vnpuRuntime = () => require("./destroy.ts") as typeof import("./destroy.ts")
 
@@ -117,25 +140,13 @@ const main = (): number => {
   // runc gets the daemon's env without what would make a root program load foreign code (SECURITY.md).
   const runcEnv = withoutLoaderVariables(env)
   const command = parseRuncArgs(args)
-  /**
-   * A refusal: the line on stderr, and in runc's log when the engine gave one (containerd's shim and
-   * dockerd read a failed runtime's error from there, not from stderr), in runc's format.
-   */
-  const refuse = (message: string): number => {
-    const line = errorLine(message, PROGRAM)
-    fs().writeSync(2, line)
-    if (command.log !== undefined && command.log !== "") {
-      const msg = line.trimEnd()
-      const time = new Date().toISOString()
-      const entry =
-        command.logFormat === "json"
-          ? `${JSON.stringify({ level: "error", msg, time })}\n`
-          : `time="${time}" level=error msg=${JSON.stringify(msg)}\n`
-      try {
-        fs().appendFileSync(command.log, entry, { mode: 0o600 })
-      } catch {}
+  const refuse = refuser(fs, command)
+  const exec = (): number => {
+    try {
+      return replaceProcess(runc, [runc, ...args], runcEnv)
+    } catch (e) {
+      return refuse(`cannot run ${runc}: ${e instanceof Error ? e.message : String(e)}`)
     }
-    return 1
   }
   if (command.command === "create" || command.command === "run") {
     const configDir = env.ASCEND_DOCKER_RUNTIME_CONFIG_DIR || undefined
@@ -160,10 +171,15 @@ const main = (): number => {
       )
     }
     const cwd = process.cwd()
+    const bundle = resolveFrom(cwd, command.bundle ?? ".")
+    // Most containers ask for nothing: their mark is made without loading Effect; anything else, or anything
+    // that path is not sure of, takes the full path from the start.
+    const { markIfNoRequest } = require("../wrapper/NoRequest.ts") as typeof import("../wrapper/NoRequest.ts")
+    if (markIfNoRequest(fs(), bundle) !== "full") return exec()
     const hookPath = setting("ASCEND_DOCKER_RUNTIME_HOOK") || joinPath(selfDir(), "ascend-docker-hook")
     const { prepareBundle } = require("../wrapper/WrapperMain.ts") as typeof import("../wrapper/WrapperMain.ts")
     const failure = prepareBundle({
-      bundle: resolveFrom(cwd, command.bundle ?? "."),
+      bundle,
       mode,
       devRoot: resolveFrom(cwd, setting("ASCEND_DOCKER_RUNTIME_DEV_ROOT") || "/dev"),
       configDir: resolveFrom(cwd, configDir ?? DEFAULT_CONFIG_DIR),
@@ -196,11 +212,7 @@ const main = (): number => {
       if (leftover !== undefined) refuse(leftover)
     }
   }
-  try {
-    return replaceProcess(runc, [runc, ...args], runcEnv)
-  } catch (e) {
-    return refuse(`cannot run ${runc}: ${e instanceof Error ? e.message : String(e)}`)
-  }
+  return exec()
 }
 
 /**

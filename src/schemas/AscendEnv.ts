@@ -1,16 +1,15 @@
 import * as Data from "effect/Data"
+import type { VISIBLE_DEVICES } from "./EnvLookup.ts"
 import { quote } from "./Text.ts"
 
-/** The container env variables the hook reads. */
-export const VISIBLE_DEVICES = "ASCEND_VISIBLE_DEVICES"
+/** The container env variables the hook reads (the first, and NO_DEVICES, live where no Effect is loaded). */
+export { NO_DEVICES, VISIBLE_DEVICES } from "./EnvLookup.ts"
 export const RUNTIME_MOUNTS = "ASCEND_RUNTIME_MOUNTS"
 export const RUNTIME_OPTIONS = "ASCEND_RUNTIME_OPTIONS"
 /** Read with the 2023 protocol only: whether the CLI may mount symbolic links (`True`/`False`). */
 export const ALLOW_LINK = "ASCEND_ALLOW_LINK"
 /** Read with the 2023 protocol only: `True` leaves out the UB fabric's driver list (Ascend 950 / A5 hosts). */
 export const DISABLE_UB_MOUNT = "DISABLE_UB_MOUNT"
-/** The value of ASCEND_VISIBLE_DEVICES that means "no NPU" (upstream's wrapper and device plugin use it). */
-export const NO_DEVICES = "void"
 
 /** One of the variables. */
 export type AscendVariable =

@@ -8,26 +8,18 @@ import {
   type AscendVariable,
   DISABLE_UB_MOUNT,
   EnvError,
-  NO_DEVICES,
   RUNTIME_MOUNTS,
   RUNTIME_OPTIONS,
   type UnprivilegedEnvPolicy,
   VISIBLE_DEVICES
 } from "./AscendEnv.ts"
 import { parseDeviceList } from "./DeviceList.ts"
+import { asksForNothing, lookupEnv } from "./EnvLookup.ts"
 import { parseMountListNames } from "./MountListNames.ts"
 import { parseRuntimeOptions } from "./RuntimeOptions.ts"
-import { trimSpace, utf8Length } from "./Text.ts"
+import { utf8Length } from "./Text.ts"
 
-/**
- * The value of `key` in an env list: the first entry `key=...` wins; an entry without `=` is skipped
- * (the seed panicked on it).
- */
-export const lookupEnv = (env: ReadonlyArray<string>, key: string): string | undefined => {
-  const prefix = `${key}=`
-  for (const entry of env) if (entry.startsWith(prefix)) return entry.slice(prefix.length)
-  return undefined
-}
+export { asksForNothing, lookupEnv }
 
 const bounded = (variable: AscendVariable, value: string): Result.Result<string, EnvError> =>
   value.length > Limits.envValueBytes || utf8Length(value) > Limits.envValueBytes
@@ -53,10 +45,6 @@ export const parseTrueFalse = (
       : Result.fail(
           new EnvError({ variable, reason: "BadItem", item: value, detail: "is neither True nor False (exact case)" })
         )
-
-/** True when ASCEND_VISIBLE_DEVICES asks for no NPU: unset, blank, or `void`. */
-export const asksForNothing = (visible: string | undefined): boolean =>
-  visible === undefined || trimSpace(visible) === "" || trimSpace(visible) === NO_DEVICES
 
 /**
  * Decodes what a container asks for from its env. None: not an NPU container (ASCEND_VISIBLE_DEVICES unset,

@@ -1,41 +1,9 @@
 import * as Data from "effect/Data"
 import * as Result from "effect/Result"
-import { Limits } from "../Limits.ts"
-import { isRecord, issue } from "./Issue.ts"
-import { oneLine, parseJsonObject } from "./Json.ts"
-import { absolutePathProblem, joinPath, normalizeAbsolute } from "./Paths.ts"
+import { type ContainerConfig, configOf, rootfsOf } from "./ContainerConfigShape.ts"
+import { parseJsonObject } from "./Json.ts"
 
-/** What the rest of the pipeline needs from config.json. */
-export interface ContainerConfig {
-  /** The container's root filesystem on the host, as the CLI will get it. */
-  readonly rootfs: string
-  /** The container's `process.env`: untrusted, straight from the image and the user. */
-  readonly env: ReadonlyArray<string>
-  /** CAP_SYS_ADMIN is in `process.capabilities.bounding` (no capabilities field: unprivileged). */
-  readonly privileged: boolean
-  /**
-   * The CDI device names in the `cdi.k8s.io/<name>` annotations (comma-separated fully qualified names):
-   * what the kubelet and device plugins set and a pod cannot (the wrapper honours them whatever the
-   * unprivileged-env setting). Read leniently: a non-string value is no name.
-   */
-  readonly cdiDevices: ReadonlyArray<string>
-}
-
-/** The annotation keys CDI device requests use (the CDI spec's `cdi.k8s.io/` prefix). */
-export const CDI_ANNOTATION_PREFIX = "cdi.k8s.io/"
-
-const cdiDevicesOf = (annotations: unknown): ReadonlyArray<string> => {
-  if (typeof annotations !== "object" || annotations === null || Array.isArray(annotations)) return []
-  const names: Array<string> = []
-  for (const [key, value] of Object.entries(annotations)) {
-    if (!key.startsWith(CDI_ANNOTATION_PREFIX) || typeof value !== "string") continue
-    for (const name of value.split(",")) {
-      const n = name.trim()
-      if (n !== "" && names.length < Limits.envEntries) names.push(n)
-    }
-  }
-  return names
-}
+export { CDI_ANNOTATION_PREFIX, type ContainerConfig } from "./ContainerConfigShape.ts"
 
 /** Why config.json could not be read, decoded or used. */
 export class SpecError extends Data.TaggedError("SpecError")<{
@@ -49,43 +17,12 @@ export class SpecError extends Data.TaggedError("SpecError")<{
 }
 
 /**
- * The shape check of the subset the hook reads, by hand: the same verdicts and words as decoding with
- * Schemas.ContainerSpec (proven by test/Schemas.agree.test.ts), without loading Effect's Schema on every
- * container start. Keys in the Schema's order, first problem wins.
- */
-const shapeProblem = (json: Record<string, unknown>): string | undefined => {
-  if (!("process" in json)) return issue("Missing key", ["process"])
-  const process = json.process
-  if (!isRecord(process)) return issue("Expected object", ["process"])
-  if ("env" in process && process.env !== null) {
-    const env = process.env
-    if (!Array.isArray(env)) return issue("Expected array | null", ["process", "env"])
-    for (let i = 0; i < env.length; i++) {
-      if (typeof env[i] !== "string") return issue("Expected string", ["process", "env", i])
-    }
-    if (env.length > Limits.envEntries) return issue(`more than ${Limits.envEntries} env entries`, ["process", "env"])
-  }
-  if (!("root" in json)) return issue("Missing key", ["root"])
-  const root = json.root
-  if (!isRecord(root)) return issue("Expected object", ["root"])
-  if (!("path" in root)) return issue("Missing key", ["root", "path"])
-  if (typeof root.path !== "string") return issue("Expected string", ["root", "path"])
-  if (root.path.length > Limits.pathChars) {
-    return issue(`Expected a value with a length of at most ${Limits.pathChars}`, ["root", "path"])
-  }
-  return undefined
-}
-
-/**
  * The rootfs as the seed computes it: an absolute `root.path` is taken as written, a relative one is
  * joined to the bundle and cleaned. A rootfs that is the host's `/` is refused.
  */
 export const resolveRootfs = (bundle: string, rootPath: string): Result.Result<string, string> => {
-  const rootfs = rootPath.startsWith("/") ? rootPath : joinPath(bundle, rootPath)
-  const problem = absolutePathProblem(rootfs)
-  if (problem !== undefined) return Result.fail(`root.path ${problem}`)
-  if (normalizeAbsolute(rootfs) === "/") return Result.fail(`rootfs ${JSON.stringify(rootfs)} is the host's /`)
-  return Result.succeed(rootfs)
+  const r = rootfsOf(bundle, rootPath)
+  return "problem" in r ? Result.fail(r.problem) : Result.succeed(r.rootfs)
 }
 
 /** Decodes config.json text and derives the rootfs and env. */
@@ -96,25 +33,8 @@ export const decodeContainerConfig = (
 ): Result.Result<ContainerConfig, SpecError> => {
   const json = parseJsonObject(text)
   if (Result.isFailure(json)) return Result.fail(new SpecError({ reason: "Json", path, detail: json.failure }))
-  const env = (json.success.process as { env?: unknown } | null | undefined)?.env
-  if (Array.isArray(env) && env.length > Limits.envEntries) {
-    const detail = `process.env has ${env.length} entries, more than ${Limits.envEntries}`
-    return Result.fail(new SpecError({ reason: "TooLarge", path, detail }))
-  }
-  const problem = shapeProblem(json.success)
-  if (problem !== undefined) return Result.fail(new SpecError({ reason: "Shape", path, detail: oneLine(problem) }))
-  const spec = json.success as {
-    process: { env?: ReadonlyArray<string> | null; capabilities?: { bounding?: unknown } | null }
-    root: { path: string }
-    annotations?: unknown
-  }
-  const bounding = spec.process.capabilities?.bounding
-  const rootfs = resolveRootfs(bundle, spec.root.path)
-  if (Result.isFailure(rootfs)) return Result.fail(new SpecError({ reason: "Rootfs", path, detail: rootfs.failure }))
-  return Result.succeed({
-    rootfs: rootfs.success,
-    env: spec.process.env ?? [],
-    privileged: Array.isArray(bounding) && bounding.includes("CAP_SYS_ADMIN"),
-    cdiDevices: cdiDevicesOf(spec.annotations)
-  })
+  const decoded = configOf(json.success, bundle)
+  return "problem" in decoded
+    ? Result.fail(new SpecError({ ...decoded.problem, path }))
+    : Result.succeed(decoded.config)
 }

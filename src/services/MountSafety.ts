@@ -3,6 +3,7 @@ import * as Effect from "effect/Effect"
 import type * as FileSystem from "effect/FileSystem"
 import * as Option from "effect/Option"
 import { dirnameOf, joinPath, normalizeAbsolute } from "../schemas/Paths.ts"
+import { type Answer, destinationWalk } from "./DestinationWalk.ts"
 
 /**
  * The checks the native CLI makes of a mount source (its CheckLegality), made by us first so that a refusal
@@ -130,14 +131,10 @@ export class DestinationError extends Data.TaggedError("DestinationError")<{
   }
 }
 
-/** Symbolic links followed inside the image at most, as the kernel's limit. */
-const MAX_LINKS = 40
-
 /**
  * Where `<rootfs><path>` leads when the host resolves it component by component (as the CLI's mount will):
- * undefined while it stays inside the rootfs, else the symlink in the image that leads out (absolute
- * targets are the host's, `..` can climb past the rootfs). At prestart the rootfs is the bundle's, on the
- * host. A component that does not exist yet ends the walk: what the CLI creates there is inside.
+ * undefined while it stays inside the rootfs, else the symlink in the image that leads out. At prestart the
+ * rootfs is the bundle's, on the host. The walk itself is DestinationWalk's (shared with the planned hook).
  */
 export const destinationProblem = (
   fs: FileSystem.FileSystem,
@@ -145,51 +142,24 @@ export const destinationProblem = (
   path: string,
   /** Lexical prefixes under this rootfs already known to be missing, for the sources of one container. */
   missing: Set<string> = new Set()
-): Effect.Effect<string | undefined> => {
-  const root = normalizeAbsolute(rootfs)
-  const parts = normalizeAbsolute(path)
-    .split("/")
-    .filter((c) => c !== "")
-  // A first component the image does not have: nothing below it can be a link (the common case).
-  if (parts.length > 0 && missing.has(`/${parts[0]}`)) return Effect.succeed(undefined)
-  return Effect.gen(function* () {
-    const inside = (p: string) => p === root || p.startsWith(`${root}/`)
-    let pending = parts
-    let at = root
-    let hops = 0
-    let lexical = ""
-    while (pending.length > 0) {
-      const part = pending.shift()!
-      const next = joinPath(at, part)
-      lexical = hops === 0 ? `${lexical}/${part}` : ""
-      const st = yield* fs.lstat(next).pipe(Effect.orElseSucceed(() => undefined))
-      if (st === undefined) {
-        if (lexical !== "") missing.add(lexical)
-        return undefined
-      }
-      if (st.type !== "SymbolicLink") {
-        at = next
-        continue
-      }
-      if (++hops > MAX_LINKS) return `${next.slice(root.length)} in the image: too many levels of symbolic links`
-      const target = yield* fs.readLink(next).pipe(Effect.orElseSucceed(() => ""))
-      const resolved = target.startsWith("/") ? normalizeAbsolute(target) : joinPath(at, target)
-      if (!inside(resolved)) {
-        return `${next.slice(root.length)} in the image is a symbolic link to ${JSON.stringify(target)}, which leads out of the rootfs (to ${resolved})`
-      }
-      // Walk on from the link's target, which is inside: re-split it below the rootfs.
-      pending = [
-        ...resolved
-          .slice(root.length)
-          .split("/")
-          .filter((c) => c !== ""),
-        ...pending
-      ]
-      at = root
+): Effect.Effect<string | undefined> =>
+  Effect.suspend(() => {
+    const walk = destinationWalk(rootfs, path, missing)
+    const step = (answer: Answer): Effect.Effect<string | undefined> => {
+      const next = walk.next(answer)
+      if (next.done) return Effect.succeed(next.value)
+      const lookup = next.value
+      const looked: Effect.Effect<Answer> =
+        "lstat" in lookup
+          ? fs.lstat(lookup.lstat).pipe(
+              Effect.map((st): Answer => (st.type === "SymbolicLink" ? "link" : "other")),
+              Effect.orElseSucceed(() => undefined)
+            )
+          : fs.readLink(lookup.readLink).pipe(Effect.orElseSucceed(() => ""))
+      return Effect.flatMap(looked, step)
     }
-    return undefined
+    return step(undefined)
   })
-}
 
 /** What the CLI checks of each entry inside a mounted directory (its recursive subset check). */
 export const CONTENT_FILE_MAX_BYTES = 150 * 1024 * 1024

@@ -4,7 +4,7 @@ import * as FileSystem from "effect/FileSystem"
 import * as Layer from "effect/Layer"
 import { HookConfig, STDIN_PATH } from "../HookConfig.ts"
 import { Limits } from "../Limits.ts"
-import { readBounded } from "../platform/readBounded.ts"
+import { type BoundedRead, readBounded } from "../platform/readBounded.ts"
 import { type ContainerState, decodeContainerState, StateError } from "../schemas/ContainerState.ts"
 
 export { StateError }
@@ -28,17 +28,33 @@ export class StateReader extends Context.Service<
       const { statePath } = yield* HookConfig
       const source = statePath === STDIN_PATH ? "stdin" : statePath
       return StateReader.of({
-        read: Effect.gen(function* () {
-          const read = yield* readBounded(fs, statePath, Limits.stateBytes).pipe(
-            Effect.mapError((e) => new StateError({ reason: "Unreadable", source, detail: e.message }))
-          )
-          if (read._tag === "TooLarge") {
-            const detail = `is larger than ${Limits.stateBytes} bytes`
-            return yield* new StateError({ reason: "TooLarge", source, detail })
-          }
-          return yield* Effect.fromResult(decodeContainerState(read.text, source))
-        }).pipe(Effect.withSpan("StateReader.read"))
+        read: readBounded(fs, statePath, Limits.stateBytes).pipe(
+          Effect.mapError((e) => new StateError({ reason: "Unreadable", source, detail: e.message })),
+          Effect.flatMap((read) => decodeRead(read, source)),
+          Effect.withSpan("StateReader.read")
+        )
       })
     })
   )
+
+  /**
+   * The state already read from `statePath` (by the planned hook, which then handed the run to the
+   * pipeline), decoded exactly as `layer` decodes what it reads.
+   */
+  static readonly layerRead = (read: BoundedRead) =>
+    Layer.effect(
+      StateReader,
+      Effect.gen(function* () {
+        const { statePath } = yield* HookConfig
+        return StateReader.of({ read: decodeRead(read, statePath === STDIN_PATH ? "stdin" : statePath) })
+      })
+    )
+}
+
+const decodeRead = (read: BoundedRead, source: string): Effect.Effect<ContainerState, StateError> => {
+  if (read._tag === "TooLarge") {
+    const detail = `is larger than ${Limits.stateBytes} bytes`
+    return Effect.fail(new StateError({ reason: "TooLarge", source, detail }))
+  }
+  return Effect.fromResult(decodeContainerState(read.text, source))
 }

@@ -1,5 +1,5 @@
-import { HOOK_ENV } from "../HookConfig.ts"
-import { lookupEnv } from "../schemas/ContainerEnv.ts"
+import { HOOK_ENV } from "../Defaults.ts"
+import { lookupEnv } from "../schemas/EnvLookup.ts"
 import type { DeviceNode } from "../services/DeviceNodes.ts"
 import type { ResolvedMounts } from "../services/MountResolver.ts"
 import { appendToArray, arrayAt, replaceValue } from "./JsonSplice.ts"
@@ -60,6 +60,8 @@ export const npuEdits = (input: {
 export interface HookEntry {
   readonly path: string
   readonly args: ReadonlyArray<string>
+  /** HOOK_ENV when not given; the wrapper's planned entry adds its plan (wrapper/Plan.ts). */
+  readonly env?: ReadonlyArray<string>
 }
 
 type Spliced = string | { readonly refused: string }
@@ -133,7 +135,7 @@ export const applyEdits = (
       return appendToArray(
         t,
         ["hooks", "prestart"],
-        [JSON.stringify({ path: hook.path, args: hook.args, env: HOOK_ENV })]
+        [JSON.stringify({ path: hook.path, args: hook.args, env: hook.env ?? HOOK_ENV })]
       )
     })
   }

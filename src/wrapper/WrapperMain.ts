@@ -3,12 +3,15 @@ import * as Exit from "effect/Exit"
 import * as FileSystem from "effect/FileSystem"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { type CliProtocol, HookConfig } from "../HookConfig.ts"
+import { launchFor } from "../Hook.ts"
+import { type CliProtocol, HOOK_ENV, HookConfig } from "../HookConfig.ts"
+import { Exec } from "../platform/Exec.ts"
 import { failureMessage } from "../platform/NodePlatform.ts"
 import * as SyncFileSystem from "../platform/SyncFileSystem.ts"
 import { type AscendRequest, type UnprivilegedEnvPolicy, VISIBLE_DEVICES } from "../schemas/AscendEnv.ts"
 import { CLI_SCAN_BYTES, cliProtocolOf } from "../schemas/CliProtocol.ts"
 import { asksForNothing, gateRequest, ignoresEnv, lookupEnv } from "../schemas/ContainerEnv.ts"
+import { CliLauncher } from "../services/CliLauncher.ts"
 import { DeviceError, DeviceNodes } from "../services/DeviceNodes.ts"
 import { Driver, unavailableDriver } from "../services/Driver.ts"
 import { EnvDecoder } from "../services/EnvDecoder.ts"
@@ -17,6 +20,8 @@ import { MountResolver } from "../services/MountResolver.ts"
 import { SpecParser } from "../services/SpecParser.ts"
 import { BundleEditor } from "./BundleEditor.ts"
 import { type ContainerEdits, DRIVER_LIB_DIRS, type HookEntry, npuEdits } from "./ContainerEdits.ts"
+import { annotatedDevices } from "./NoRequest.ts"
+import { encodePlan, PLAN_ENV } from "./Plan.ts"
 import {
   chipAwareShared,
   destroyHook,
@@ -27,6 +32,8 @@ import {
   vnpuEdits,
   vnpuRequest
 } from "./Vnpu.ts"
+
+export { annotatedDevices }
 
 /** How the wrapper gives a container its NPUs. */
 export type WrapperMode = "hook" | "cdi"
@@ -88,18 +95,6 @@ interface Prepared {
 const driverLibDirs = (fs: FileSystem.FileSystem): Effect.Effect<ReadonlyArray<string>> =>
   Effect.filter(DRIVER_LIB_DIRS, (dir) => fs.exists(dir).pipe(Effect.orElseSucceed(() => false)))
 
-/** The CDI kinds whose annotated devices are Ascend NPUs (today's name, and the older one). */
-const NPU_KINDS = ["ascend.com/npu", "huawei.com/npu"]
-
-/** The ids of the Ascend devices named in CDI annotations, as an ASCEND_VISIBLE_DEVICES value; none: undefined. */
-export const annotatedDevices = (names: ReadonlyArray<string>): string | undefined => {
-  const ids = names.flatMap((n) => {
-    const eq = n.indexOf("=")
-    return eq > 0 && NPU_KINDS.includes(n.slice(0, eq)) ? [n.slice(eq + 1)] : []
-  })
-  return ids.length === 0 ? undefined : ids.join(",")
-}
-
 /**
  * An annotated request with `all` (the device `cdi generate` writes next to the numbered ones) as the ids
  * of the NPU nodes the host has; refused where it has none, as an engine refuses a CDI device it cannot
@@ -124,6 +119,29 @@ const withAllExpanded = (ids: string | undefined, devRoot: string) => {
     )
   )
 }
+
+/**
+ * The hook entry for an NPU container in hook mode, with the plan (wrapper/Plan.ts) in its env: the hook's
+ * stages 4-5 run here, once (mount lists read and trust-checked, the CLI trust-checked, its argv), and the
+ * hook at prestart only reads the pid, checks the destinations against the rootfs as it is then, and execs.
+ * The plain entry, whose hook runs its whole pipeline at prestart as before, where the admin gave the hook
+ * arguments of its own (a log, a dry run: the planned hook keeps to the plan) or a stage refuses: the hook
+ * then refuses at prestart, in the words and the place it always did.
+ */
+const planned = (
+  settings: WrapperSettings,
+  rootfs: string,
+  request: AscendRequest,
+  entry: HookEntry
+): Effect.Effect<HookEntry, never, MountResolver | CliLauncher | HookConfig> =>
+  Effect.gen(function* () {
+    if (settings.hook.args.length > 1) return entry
+    const launch = yield* Effect.option(launchFor(rootfs, request, 0, { checkDestinations: false }))
+    if (Option.isNone(launch)) return entry
+    const { mounts, argv } = launch.value
+    const plan = encodePlan({ bundle: settings.bundle, rootfs, mounts: [...mounts.files, ...mounts.dirs], argv })
+    return plan === undefined ? entry : { ...entry, env: [...HOOK_ENV, `${PLAN_ENV}=${plan}`] }
+  })
 
 /**
  * The wrapper's work on `create`/`run`, loaded only for those. Decides "NPU or not" with SpecParser and
@@ -156,9 +174,12 @@ export const prepareBundle = (settings: WrapperSettings): string | PreparedVnpu 
     const stages = Layer.mergeAll(
       EnvDecoder.layer,
       MountResolver.layer,
+      CliLauncher.layer,
       DeviceNodes.layer(settings.devRoot),
       driverLayer
     ).pipe(
+      // The plan's CLI is exec'd by the hook at prestart, never here.
+      Layer.provide(Layer.succeed(Exec, { replace: (file) => Effect.die(`the wrapper never execs ${file}`) })),
       Layer.provideMerge(FileTrust.layer),
       Layer.provideMerge(
         HookConfig.layer({
@@ -186,13 +207,15 @@ export const prepareBundle = (settings: WrapperSettings): string | PreparedVnpu 
       const gate = { privileged: parsed.privileged, policy: settings.unprivilegedEnv }
       const asked = yield* Effect.fromResult(vnpuRequest(config.env, request.value, gate))
       if (Option.isSome(asked)) {
+        // A vNPU's hook runs the whole pipeline at prestart (its device list is the vNPU's, in config.json).
         const context = { settings: settings.vnpu, mode: settings.mode, protocol, request: request.value }
         return yield* vnpuEdits(asked.value, { ...context, hook: hookEntry, libDirs: driverLibDirs(fs) })
       }
-      if (settings.mode === "hook" && protocol === "2021") return { edits: undefined, hook: hookEntry }
+      const hook = () => planned(settings, config.rootfs, request.value, hookEntry)
+      if (settings.mode === "hook" && protocol === "2021") return { edits: undefined, hook: yield* hook() }
       const npus = yield* nodes.npus(devices, { virtual: options.includes("VIRTUAL") })
       const shared = yield* chipAwareShared
-      if (settings.mode === "hook") return { edits: npuEdits({ npus, shared }), hook: hookEntry }
+      if (settings.mode === "hook") return { edits: npuEdits({ npus, shared }), hook: yield* hook() }
       const noDriver = options.includes("NODRV")
       const mounts = noDriver ? undefined : yield* MountResolver.use((m) => m.resolve(mountLists))
       return { edits: npuEdits({ npus, shared, mounts, libDirs: yield* driverLibDirs(fs) }), hook: undefined }

@@ -1,0 +1,115 @@
+import { Limits } from "../Limits.ts"
+import { type ContainerConfig, configOf } from "../schemas/ContainerConfigShape.ts"
+import { asksForNothing, lookupEnv, VISIBLE_DEVICES } from "../schemas/EnvLookup.ts"
+import { isRecord } from "../schemas/Issue.ts"
+import { jsonShapeProblem } from "../schemas/JsonShape.ts"
+import { joinPath } from "../schemas/Paths.ts"
+import { applyEdits } from "./ContainerEdits.ts"
+
+/**
+ * The wrapper's work for a container that asks for no NPU, which is most containers where the wrapper is the
+ * default runtime: the mark and nothing else, without Effect (whose modules alone cost more than the rest of
+ * this path). Imports no Effect module, directly or not. Whatever it is not sure of goes to the full path
+ * (WrapperMain.prepareBundle), which then decides, edits or refuses in its own words: this path never refuses.
+ */
+
+/** The CDI kinds whose annotated devices are Ascend NPUs (today's name, and the older one). */
+export const NPU_KINDS: ReadonlyArray<string> = ["ascend.com/npu", "huawei.com/npu"]
+
+/** The ids of the Ascend devices named in CDI annotations, as an ASCEND_VISIBLE_DEVICES value; none: undefined. */
+export const annotatedDevices = (names: ReadonlyArray<string>): string | undefined => {
+  const ids = names.flatMap((n) => {
+    const eq = n.indexOf("=")
+    return eq > 0 && NPU_KINDS.includes(n.slice(0, eq)) ? [n.slice(eq + 1)] : []
+  })
+  return ids.length === 0 ? undefined : ids.join(",")
+}
+
+/**
+ * The container's config from config.json's text, when SpecParser would decode it to exactly this (the same
+ * pre-scan, JSON.parse, shape and rootfs rules, from the same modules); undefined when it would refuse it.
+ */
+export const decodeConfigText = (text: string, bundle: string): ContainerConfig | undefined => {
+  if (jsonShapeProblem(text) !== undefined) return undefined
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  if (!isRecord(value)) return undefined
+  const decoded = configOf(value, bundle)
+  return "config" in decoded ? decoded.config : undefined
+}
+
+/**
+ * True when the container asks for no NPU in any way the wrapper honours: no CDI annotation names an Ascend
+ * kind, and ASCEND_VISIBLE_DEVICES (its first entry, as every stage reads it) is unset, blank or `void`. Read
+ * from the decoded config, never from the text: an escaped key (`ASCEND\u005fVISIBLE_DEVICES`) is the same key.
+ */
+export const asksForNoNpu = (config: ContainerConfig): boolean =>
+  annotatedDevices(config.cdiDevices) === undefined && asksForNothing(lookupEnv(config.env, VISIBLE_DEVICES))
+
+/** Our temp files in a bundle dir (BundleEditor's name for them). */
+const TEMP = /^config\.json\.ascend-[0-9a-z]{6,12}\.tmp$/
+
+/** config.json's text through an fd opened without following a link: undefined unless a regular file within the limit. */
+const readConfig = (fs: typeof import("node:fs"), path: string): string | undefined => {
+  const fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK)
+  try {
+    const st = fs.fstatSync(fd)
+    if (!st.isFile() || st.size > Limits.specBytes) return undefined
+    const bytes = Buffer.allocUnsafe(st.size + 1)
+    let total = 0
+    for (let n = 1; n > 0 && total < bytes.length; total += n)
+      n = fs.readSync(fd, bytes, total, bytes.length - total, null)
+    if (total > st.size) return undefined
+    return new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes.subarray(0, total))
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+/**
+ * For a container that asks for no NPU, adds the mark to its config.json exactly as BundleEditor does (the
+ * same splice, temp file, mode, owner, group, syncs and rename) and says so; `full` when the container asks
+ * for something, or anything is not as expected (a link, not a regular file, too large, not decodable, an
+ * I/O error): the full path then runs from the start. Nothing is written unless the answer is certain.
+ */
+export const markIfNoRequest = (fs: typeof import("node:fs"), bundle: string): "edited" | "unchanged" | "full" => {
+  const path = joinPath(bundle, "config.json")
+  let tmp: string | undefined
+  try {
+    const st = fs.lstatSync(path)
+    if (!st.isFile()) return "full"
+    const text = readConfig(fs, path)
+    const config = text === undefined ? undefined : decodeConfigText(text, bundle)
+    if (text === undefined || config === undefined || !asksForNoNpu(config)) return "full"
+    for (const name of fs.readdirSync(bundle)) if (TEMP.test(name)) fs.rmSync(joinPath(bundle, name), { force: true })
+    const next = applyEdits(text, { deviceNodes: [], mounts: [], env: [] }, { mark: true })
+    if (typeof next !== "string") return "full"
+    if (next === text) return "unchanged"
+    const mode = st.mode & 0o7777
+    tmp = joinPath(bundle, `config.json.ascend-${Math.random().toString(36).slice(2, 10).padEnd(8, "0")}.tmp`)
+    fs.writeFileSync(tmp, next, { flag: "wx", mode })
+    fs.chmodSync(tmp, mode)
+    fs.chownSync(tmp, st.uid, st.gid)
+    syncPath(fs, tmp)
+    fs.renameSync(tmp, path)
+    tmp = undefined
+    syncPath(fs, bundle)
+    return "edited"
+  } catch {
+    if (tmp !== undefined) fs.rmSync(tmp, { force: true })
+    return "full"
+  }
+}
+
+const syncPath = (fs: typeof import("node:fs"), path: string) => {
+  const fd = fs.openSync(path, "r")
+  try {
+    fs.fsyncSync(fd)
+  } finally {
+    fs.closeSync(fd)
+  }
+}

@@ -1,0 +1,102 @@
+import { Limits } from "../Limits.ts"
+import { MAX_STATE_ITEMS, stateShapeProblem } from "../schemas/ContainerStateShape.ts"
+import { isRecord } from "../schemas/Issue.ts"
+import { jsonShapeProblem } from "../schemas/JsonShape.ts"
+import { type Answer, destinationProblemSync, type Lookup } from "../services/DestinationWalk.ts"
+import { decodePlan, PID_AT } from "./Plan.ts"
+
+/**
+ * The hook's run at prestart when the wrapper planned it (wrapper/Plan.ts): what the wrapper did at create
+ * (config.json, the env request, the mount lists read and trust-checked, the CLI trust-checked, the argv) is
+ * not done again; what depends on prestart is: the pid from the state on stdin, the state's bundle against
+ * the plan's, and the mount destinations against the rootfs as it is now. Imports no Effect. Anything not
+ * exactly as planned gives the state read so far back to the whole pipeline (bin/hook.ts), which then
+ * decides, refuses or execs in its own words: this path never refuses.
+ */
+
+/** The state's text as read from stdin, or that it was over the limit (the pipeline's StateReader then says so). */
+export type StateRead = { readonly _tag: "Text"; readonly text: string } | { readonly _tag: "TooLarge" }
+
+/** What the planned run found: the CLI's argv to become, or the whole pipeline to run with the state read (if any). */
+export type PlannedStep =
+  | { readonly _tag: "Exec"; readonly argv: ReadonlyArray<string>; readonly state: StateRead }
+  | { readonly _tag: "Pipeline"; readonly state: StateRead | undefined }
+
+/**
+ * Reads the state, bounded, as SyncFileSystem reads it: /dev/stdin is fd 0 itself, neither reopened (ENXIO
+ * when a runtime hands the hook a socket) nor closed, and read with its flags left alone for the CLI.
+ */
+const readState = (fs: typeof import("node:fs"), path: string): StateRead => {
+  const stdin = path === "/dev/stdin"
+  const fd = stdin ? 0 : fs.openSync(path, "r")
+  try {
+    const chunks: Array<Buffer> = []
+    let total = 0
+    while (total <= Limits.stateBytes) {
+      const chunk = Buffer.allocUnsafe(Math.min(64 * 1024, Limits.stateBytes + 1 - total))
+      const n = fs.readSync(fd, chunk, 0, chunk.length, null)
+      if (n === 0) break
+      chunks.push(chunk.subarray(0, n))
+      total += n
+    }
+    if (total > Limits.stateBytes) return { _tag: "TooLarge" }
+    return { _tag: "Text", text: new TextDecoder("utf-8", { ignoreBOM: true }).decode(Buffer.concat(chunks, total)) }
+  } finally {
+    if (!stdin) fs.closeSync(fd)
+  }
+}
+
+/** The state's pid and bundle when StateReader would decode it (same pre-scan, parse and shape rules); else undefined. */
+const stateOf = (text: string): { readonly pid: number; readonly bundle: string } | undefined => {
+  if (jsonShapeProblem(text, MAX_STATE_ITEMS) !== undefined) return undefined
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  if (!isRecord(value) || stateShapeProblem(value) !== undefined) return undefined
+  return { pid: value.pid as number, bundle: value.bundle as string }
+}
+
+/** The destination walk's lookups over node:fs, answering as MountSafety's FileSystem ones do. */
+const lookups =
+  (fs: typeof import("node:fs")) =>
+  (lookup: Lookup): Answer => {
+    try {
+      if ("readLink" in lookup) return fs.readlinkSync(lookup.readLink)
+      return fs.lstatSync(lookup.lstat).isSymbolicLink() ? "link" : "other"
+    } catch {
+      return "readLink" in lookup ? "" : undefined
+    }
+  }
+
+/**
+ * The planned run, up to the exec: `planText` is the hook entry's plan, `cliPath` the CLI this hook would
+ * run (next to itself), `statePath` where the state is (/dev/stdin).
+ */
+export const plannedStep = (
+  fs: typeof import("node:fs"),
+  planText: string,
+  cliPath: string,
+  statePath: string
+): PlannedStep => {
+  const plan = decodePlan(planText)
+  if (plan === undefined || plan.argv[0] !== cliPath) return { _tag: "Pipeline", state: undefined }
+  let state: StateRead
+  try {
+    state = readState(fs, statePath)
+  } catch {
+    return { _tag: "Pipeline", state: undefined }
+  }
+  const decoded = state._tag === "Text" ? stateOf(state.text) : undefined
+  if (decoded === undefined || decoded.bundle !== plan.bundle) return { _tag: "Pipeline", state }
+  const look = lookups(fs)
+  const missing = new Set<string>()
+  for (const path of plan.mounts) {
+    if (destinationProblemSync(look, plan.rootfs, path, missing) !== undefined) return { _tag: "Pipeline", state }
+  }
+  const argv = [...plan.argv]
+  argv[PID_AT] = String(decoded.pid)
+  return { _tag: "Exec", argv, state }
+}
