@@ -349,7 +349,14 @@ for a in "$@"; do case "$prev" in --bundle|-b) cp "$a/config.json" ${dir}/config
         { "cdi.k8s.io/ascend-device-plugin_work": "ascend.com/npu=1" }
       )
       assert.isUndefined(plugin.started, String(plugin.started))
-      assert.deepStrictEqual(record()?.argv.slice(1, 3), ["--devices", "1"], "the annotation's device, not the env's")
+      if (gen.cdi) {
+        // containerd 2 applied the annotation's spec itself: the wrapper only marks, and the CLI never runs.
+        const seen = await look(plugin.container_id)
+        assert.include(seen.dev, "davinci1", "the annotation's device")
+        assert.notInclude(seen.dev, "davinci0", "not the env's")
+        assert.isUndefined(seen.cli, "the engine gave it: no hook, no CLI")
+      } else
+        assert.deepStrictEqual(record()?.argv.slice(1, 3), ["--devices", "1"], "the annotation's device, not the env's")
     } finally {
       inHost([BINARY, "install", "--runtime", "containerd", "--unprivileged-env", "accept"])
     }
@@ -407,23 +414,20 @@ for a in "$@"; do case "$prev" in --bundle|-b) cp "$a/config.json" ${dir}/config
         assert.isUndefined(seen.cli, "the CLI never ran")
       })
 
-    // containerd passes the annotation on to handler ascend (container_annotations), where the wrapper takes it
-    // as a request as it must on an engine without CDI: so today the engine's edits come with the hook on
-    // top. The engine's nodes are not added twice (the wrapper skips a node path the bundle has), but the
-    // CLI runs for the NPU the engine already gave. What the wrapper should do instead (skip an annotated
-    // request whose nodes the engine already put in the bundle) is in issue 23's note; this test pins today's
-    // behaviour so that change shows here.
-    it("handler ascend with the annotation on containerd 2: the engine's edits once, and today the hook too (the CLI runs for that NPU)", async () => {
+    // containerd passes the annotation on to handler ascend (container_annotations) after applying the spec
+    // itself. The wrapper sees the annotated NPU's node already in the bundle and adds only the device
+    // plugin's mark: no hook, so the CLI does not mount for an NPU the engine already gave.
+    it("handler ascend with the annotation on containerd 2: the engine's edits once, and no hook (the wrapper only marks)", async () => {
       const { container_id, started } = await podWith("ascend", {}, { [ANNOTATION]: "ascend.com/npu=1" })
       assert.isUndefined(started, String(started))
       const seen = await look(container_id)
       assert.include(seen.dev, "davinci1")
       assert.notInclude(seen.dev, "davinci0")
       assert.strictEqual(seen.davinci1InBundle, 1, "the engine's node, not a second one from the wrapper")
-      assert.strictEqual(seen.driverMounts, 1, "the engine's driver mount (the stand-in CLI mounts nothing)")
+      assert.strictEqual(seen.driverMounts, 1, "the engine's driver mount, once")
       assert.strictEqual(seen.ld, LD)
-      assert.strictEqual(seen.prestartHooks, 1)
-      assert.deepStrictEqual(seen.cli?.argv.slice(1, 3), ["--devices", "1"])
+      assert.strictEqual(seen.prestartHooks, 0, "no hook: the engine did it all")
+      assert.isUndefined(seen.cli, "the CLI never ran")
     })
 
     it("ascend.com/npu=all by CDI_devices, handler runc: every NPU", async () => {

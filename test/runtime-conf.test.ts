@@ -181,6 +181,24 @@ describe("CDI annotations: a request a pod cannot forge", () => {
     assert.strictEqual(refused.after, refused.before, "nothing written")
   })
 
+  it("an annotated request whose nodes the engine already put in the config (CDI applied by the engine): only the mark", () => {
+    const applied = {
+      ...annotated({ "cdi.k8s.io/x": "ascend.com/npu=1" }, ["PATH=/bin"]),
+      linux: { devices: [{ path: "/dev/davinci1", type: "c", major: 240, minor: 1 }] }
+    }
+    const h = host(applied)
+    const r = create(h)
+    assert.strictEqual(r.status, 0, r.stderr)
+    assert.isTrue(r.ranRunc)
+    assert.isUndefined(r.config.hooks, "no hook: the engine gave the NPU, the CLI must not mount it again")
+    assert.deepStrictEqual(r.config.process.env, ["PATH=/bin", "ASCEND_DOCKER_RUNTIME=True"])
+    // One of two NPUs given by the engine is not the request done: the wrapper serves it as before.
+    const partial = host({ ...applied, annotations: { "cdi.k8s.io/x": "ascend.com/npu=1,ascend.com/npu=2" } })
+    const p = create(partial)
+    assert.strictEqual(p.status, 0, p.stderr)
+    assert.strictEqual(p.config.hooks?.prestart?.length, 1)
+  })
+
   it("an annotation of another vendor's kind is no request", () => {
     const h = host(annotated({ "cdi.k8s.io/gpu": "nvidia.com/gpu=0" }, ["PATH=/bin"]))
     const r = create(h)

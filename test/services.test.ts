@@ -85,7 +85,13 @@ describe("SpecParser", () => {
   it.effect("joins a relative root to the bundle; keeps an absolute one as written", () =>
     Effect.gen(function* () {
       const rel = yield* run(with_({ "/b/config.json": spec("rootfs/") }), parseSpec("/b"))
-      assert.deepStrictEqual(rel, { rootfs: "/b/rootfs", env: ["A=1"], privileged: false, cdiDevices: [] })
+      assert.deepStrictEqual(rel, {
+        rootfs: "/b/rootfs",
+        env: ["A=1"],
+        privileged: false,
+        cdiDevices: [],
+        devicePaths: []
+      })
       const abs = yield* run(with_({ "/b/config.json": spec("/x/y/") }), parseSpec("/b/"))
       assert.strictEqual(abs.rootfs, "/x/y/")
     })

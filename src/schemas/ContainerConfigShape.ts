@@ -21,6 +21,20 @@ export interface ContainerConfig {
    * unprivileged-env setting). Read leniently: a non-string value is no name.
    */
   readonly cdiDevices: ReadonlyArray<string>
+  /**
+   * The `linux.devices` paths already in the config: where an engine that applies CDI specs itself
+   * (containerd 2, Docker 28) has put the NPU nodes of an annotated request. Read leniently, bounded.
+   */
+  readonly devicePaths: ReadonlyArray<string>
+}
+
+/** The `linux.devices[].path` strings of a config, leniently (anything else is no path), at most Limits.envEntries. */
+export const devicePathsOf = (linux: unknown): ReadonlyArray<string> => {
+  const devices = isRecord(linux) ? linux.devices : undefined
+  if (!Array.isArray(devices)) return []
+  const paths: Array<string> = []
+  for (const d of devices.slice(0, Limits.envEntries)) if (isRecord(d) && typeof d.path === "string") paths.push(d.path)
+  return paths
 }
 
 /** The annotation keys CDI device requests use (the CDI spec's `cdi.k8s.io/` prefix). */
@@ -105,6 +119,7 @@ export const configOf = (
     process: { env?: ReadonlyArray<string> | null; capabilities?: { bounding?: unknown } | null }
     root: { path: string }
     annotations?: unknown
+    linux?: unknown
   }
   const bounding = spec.process.capabilities?.bounding
   const rootfs = rootfsOf(bundle, spec.root.path)
@@ -114,7 +129,8 @@ export const configOf = (
       rootfs: rootfs.rootfs,
       env: spec.process.env ?? [],
       privileged: Array.isArray(bounding) && bounding.includes("CAP_SYS_ADMIN"),
-      cdiDevices: cdiDevicesOf(spec.annotations)
+      cdiDevices: cdiDevicesOf(spec.annotations),
+      devicePaths: devicePathsOf(spec.linux)
     }
   }
 }

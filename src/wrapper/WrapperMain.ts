@@ -158,6 +158,16 @@ export const prepareBundle = (settings: WrapperSettings): string | PreparedVnpu 
     // A request through CDI annotations (the kubelet's, a device plugin's: a pod cannot set them) is
     // honoured whatever the unprivileged-env setting; it goes first in the env, where the first wins.
     const annotated = yield* withAllExpanded(annotatedDevices(parsed.cdiDevices), settings.devRoot)
+    // An engine that applies CDI specs itself (containerd 2, Docker 28) has already given an annotated request
+    // its nodes, mounts and env, and still passes the annotation on: the container is done, a hook would do it
+    // again. Only the device plugin's mark is added.
+    if (
+      annotated !== undefined &&
+      annotated.split(",").every((id) => parsed.devicePaths.includes(`/dev/davinci${id}`))
+    ) {
+      yield* editor.edit(settings.bundle, { deviceNodes: [], mounts: [], env: [] }, { mark: true })
+      return undefined
+    }
     const trusted = annotated === undefined ? undefined : `${VISIBLE_DEVICES}=${annotated}`
     const config = trusted === undefined ? parsed : { ...parsed, env: [trusted, ...parsed.env], privileged: true }
     const policy = trusted === undefined ? settings.unprivilegedEnv : "accept"
