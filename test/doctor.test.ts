@@ -421,14 +421,16 @@ describe("doctor on a MemoryFileSystem tree", () => {
   })
 })
 
+/** Where a check run alone looks: a MemoryFileSystem tree rooted at / with the default paths. */
+const OPTIONS = {
+  root: "/",
+  configDir: "/etc/ascend-docker-runtime.d",
+  cliPath: "/usr/local/bin/ascend-docker-cli",
+  devRoot: "/dev"
+}
+
 // Each check is a value that runs alone against a tree (issue 26): the context it is given is the only host.
 describe("one check at a time, on a MemoryFileSystem tree", () => {
-  const OPTIONS = {
-    root: "/",
-    configDir: "/etc/ascend-docker-runtime.d",
-    cliPath: "/usr/local/bin/ascend-docker-cli",
-    devRoot: "/dev"
-  }
   const run = (check: DoctorCheck, tree: Record<string, MemoryFileSystem.MemoryNode>) =>
     check.run(doctorContext(OPTIONS, hostFiles(MemoryFileSystem.make(tree))))
 
@@ -516,12 +518,6 @@ describe("one check at a time, on a MemoryFileSystem tree", () => {
 
 // A host that changes under its containers (issue 24): each check alone on a MemoryFileSystem tree.
 describe("doctor: stale CDI specs, the refresh units, /dev/char links", () => {
-  const OPTIONS = {
-    root: "/",
-    configDir: "/etc/ascend-docker-runtime.d",
-    cliPath: "/usr/local/bin/ascend-docker-cli",
-    devRoot: "/dev"
-  }
   const { file, charDevice, symlink } = MemoryFileSystem
   const SYSTEMD_CONTAINERD = file(
     'version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]\nSystemdCgroup = true\n'
@@ -598,12 +594,6 @@ describe("doctor: stale CDI specs, the refresh units, /dev/char links", () => {
 })
 
 describe("doctor: engine generations, CDI and the route for each", () => {
-  const OPTIONS = {
-    root: "/",
-    configDir: "/etc/ascend-docker-runtime.d",
-    cliPath: "/usr/local/bin/ascend-docker-cli",
-    devRoot: "/dev"
-  }
   const lines = (tree: Record<string, string>, versions: Partial<Record<"containerd" | "dockerd", string>>) =>
     engineGenerations
       .run(
@@ -697,7 +687,6 @@ describe("doctor: engine generations, CDI and the route for each", () => {
 })
 
 describe("doctor: the driver library and leftover vNPUs", () => {
-  const OPTIONS = { root: "/", configDir: "/etc/ascend-docker-runtime.d", cliPath: "/x", devRoot: "/dev" }
   const { file } = MemoryFileSystem
   const ctxOf = (tree: Record<string, MemoryFileSystem.MemoryNode>) =>
     doctorContext(OPTIONS, hostFiles(MemoryFileSystem.make(tree)))
