@@ -692,11 +692,72 @@ describe.runIf(fs.existsSync(BINARY))(
       assert.deepStrictEqual(hostFiles(), before)
     }, 60_000)
 
+    it("--restart-mode systemd: containerd restarted by systemd over the host's system bus (a real dbus-daemon, a stand-in Manager); an error systemd names is one line", async () => {
+      const missing = ["/usr/bin/dbus-daemon", "/usr/bin/python3"].filter((p) => !fs.existsSync(p))
+      const bindings = spawnSync("/usr/bin/python3", ["-c", "import dbus.service, dbus.mainloop.glib, gi"]).status
+      if (missing.length > 0 || bindings !== 0) {
+        const why = `needs ${[...missing, ...(bindings === 0 ? [] : ["python3-dbus, python3-gi"])].join(", ")}`
+        if (inCI) throw new Error(`the systemd restart test ${why} (.ci/run installs them)`)
+        return console.warn(`SKIPPING the systemd restart test outside CI: ${why}`)
+      }
+      const before = hostFiles()
+      const busSock = path.join(root, "run/dbus/system_bus_socket")
+      fs.mkdirSync(path.dirname(busSock), { recursive: true })
+      const conf = path.join(dir, "system-bus.conf")
+      fs.writeFileSync(
+        conf,
+        `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig><type>system</type><listen>unix:path=${busSock}</listen><auth>EXTERNAL</auth>
+<policy context="default"><allow user="*"/><allow own="*"/><allow send_destination="*"/><allow receive_sender="*"/></policy>
+</busconfig>\n`
+      )
+      const bus = spawn("/usr/bin/dbus-daemon", ["--config-file", conf, "--nofork", "--nopidfile"])
+      running.push(bus)
+      assert.isTrue(await waitFor(10_000, () => fs.existsSync(busSock)), "the private system bus is up")
+      const record = path.join(dir, "systemd-calls")
+      const fail = path.join(dir, "systemd-fails")
+      const sock = path.join(root, "run/containerd/containerd.sock")
+      const fake = spawn(
+        "/usr/bin/python3",
+        [path.join(ROOT, "test/support/fake-systemd.py"), `unix:path=${busSock}`, record, fail, NODE, sock],
+        { stdio: ["ignore", "pipe", "inherit"] }
+      )
+      running.push(fake)
+      let said = ""
+      fake.stdout!.on("data", (d) => {
+        said += d
+      })
+      try {
+        assert.isTrue(await waitFor(15_000, () => said.startsWith("ready")), "the stand-in Manager owns its name")
+        const first = said.split(/\s+/)[1]
+        const s = start("sd", ["--restart-mode", "systemd", "--restart-timeout", "10"])
+        assert.isTrue(await waitFor(30_000, () => /containerd: containerd restarted/.test(s.output())), s.output())
+        const restarted = /containerd: containerd restarted \(pid (\d+) -> (\d+)\)/.exec(s.output())
+        assert.strictEqual(restarted?.[1], first, "the pid behind the socket before the restart")
+        assert.strictEqual(fs.readFileSync(record, "utf8"), "RestartUnit containerd.service replace\n")
+        assert.isTrue(await waitFor(20_000, () => fs.existsSync(path.join(dir, "sd/ready.json"))), s.output())
+        // systemd refusing the restart after the uninstall: one line naming systemd's error.
+        fs.writeFileSync(fail, "")
+        await s.stop()
+        assert.include(
+          s.output(),
+          "containerd: systemd: RestartUnit containerd.service: org.freedesktop.systemd1.NoSuchUnit: Unit containerd.service not found."
+        )
+        assert.strictEqual(fs.readFileSync(record, "utf8").split("\n").length, 3, "two calls, install and uninstall")
+        assert.deepStrictEqual(hostFiles(), before, "back byte for byte")
+      } finally {
+        try {
+          process.kill(Number(fs.readFileSync(`${record}.pid`, "utf8")), "SIGKILL")
+        } catch {}
+      }
+    }, 90_000)
+
     it("bad flags: one line, exit 1, nothing written", () => {
       for (const [args, line] of [
         [["--runtime", "podman"], "--runtime takes one of docker, containerd, crio"],
         [[], "name at least one engine: --runtime docker|containerd|crio"],
-        [["--runtime", "docker", "--restart-mode", "systemd"], "--restart-mode takes one of signal, none"],
+        [["--runtime", "docker", "--restart-mode", "reload"], "--restart-mode takes one of signal, systemd, none"],
         [
           ["--runtime", "docker", "--restart-timeout", "0"],
           '--restart-timeout takes whole seconds from 1 to 9999, not "0"'

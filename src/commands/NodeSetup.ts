@@ -29,8 +29,8 @@ const FLAGS: ReadonlyArray<Flag> = [
   {
     name: "--restart-mode",
     value: "HOW",
-    oneOf: ["signal", "none"],
-    help: "signal (default): SIGHUP to dockerd, SIGTERM to containerd / CRI-O (found by socket) and wait for its return; none: only say what to restart"
+    oneOf: ["signal", "systemd", "none"],
+    help: "signal (default): SIGHUP to dockerd, SIGTERM to containerd / CRI-O (found by socket) and wait for its return; systemd: systemctl reload docker / restart containerd, crio through the host's system bus, then wait the same; none: only say what to restart"
   },
   { name: "--restart-timeout", value: "SECONDS", help: "how long to wait for an engine to take a change (default 60)" },
   { name: "--keep-on-exit", help: "on SIGTERM leave the install in place" },
@@ -44,14 +44,15 @@ const FLAGS: ReadonlyArray<Flag> = [
   { name: "--help", help: "this text" }
 ]
 
-export const NODE_SETUP_USAGE = `usage: ascend-docker-hook node-setup --runtime NAME... [--host-root DIR] [--restart-mode signal|none]
+export const NODE_SETUP_USAGE = `usage: ascend-docker-hook node-setup --runtime NAME... [--host-root DIR] [--restart-mode signal|systemd|none]
                                      [--keep-on-exit] [install's flags]
        ascend-docker-hook node-setup --probe
 
 The installer image's entry point (a DaemonSet pod per node, hostPID, the host's /etc, /usr/local and /run
 mounted under --host-root, /dev read-only). It installs onto the host as install --root HOST-ROOT does,
 copying this binary to PREFIX/bin there, makes each engine take the change (dockerd: SIGHUP; containerd,
-CRI-O: SIGTERM to the pid behind their socket, then waits until systemd has started them again), and stays
+CRI-O: SIGTERM to the pid behind their socket, then waits until systemd has started them again; with
+--restart-mode systemd the same asked of systemd over the host's system bus), and stays
 up. --probe exits 0 once that is done and doctor finds nothing failing in what it set up. On SIGTERM it
 uninstalls (byte for byte where nobody edited since) and makes the engines take that, unless --keep-on-exit
 or a newer node-setup on this node has claimed the install since (HOST-ROOT/run/ascend-node-setup/owner.json).
@@ -64,7 +65,7 @@ interface Setup {
   readonly runtimes: ReadonlyArray<EngineName>
   readonly mode: "hook" | "cdi"
   readonly installArgs: ReadonlyArray<string>
-  readonly restartMode: "signal" | "none"
+  readonly restartMode: "signal" | "systemd" | "none"
   readonly timeoutMs: number
   readonly keep: boolean
   readonly markDir: string

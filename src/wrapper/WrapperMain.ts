@@ -161,10 +161,7 @@ export const prepareBundle = (settings: WrapperSettings): string | PreparedVnpu 
     // An engine that applies CDI specs itself (containerd 2, Docker 28) has already given an annotated request
     // its nodes, mounts and env, and still passes the annotation on: the container is done, a hook would do it
     // again. Only the device plugin's mark is added.
-    if (
-      annotated !== undefined &&
-      annotated.split(",").every((id) => parsed.devicePaths.includes(`/dev/davinci${id}`))
-    ) {
+    if (annotated?.split(",").every((id) => parsed.devicePaths.includes(`/dev/davinci${id}`))) {
       yield* editor.edit(settings.bundle, { deviceNodes: [], mounts: [], env: [] }, { mark: true })
       return undefined
     }

@@ -2,6 +2,7 @@ import { nodeFs } from "../../platform/NodeFs.ts"
 import { CONTAINERD_CONFIG, CONTAINERD_DROP_IN } from "../install/ContainerdToml.ts"
 import { CRIO_CONFIG, CRIO_DROP_IN } from "../install/Crio.ts"
 import { peerOf } from "./PeerCred.ts"
+import { SYSTEM_BUS, systemdUnitCall } from "./SystemdBus.ts"
 
 /**
  * How each engine takes a change of its config, one small unit per engine: dockerd rereads daemon.json's
@@ -21,6 +22,9 @@ export interface Engine {
   readonly files: ReadonlyArray<string>
   readonly takes: "reload" | "restart"
 }
+
+/** The engine's systemd unit (what --restart-mode systemd restarts or reloads). */
+const unitOf = (engine: Engine): string => `${engine.name === "docker" ? "docker" : engine.daemon}.service`
 
 /** The engines node-setup can make take a change. */
 export const ENGINES: Record<EngineName, Engine> = {
@@ -102,12 +106,22 @@ const notRunning = (engine: Engine, peer: { error: string; absent: boolean }): T
  * applies only the keys daemon.json sets: when the restored file names no runtimes at all, dockerd keeps
  * the ascend it had until its next restart (whose binary uninstall removed), and that is said, not awaited.
  */
-const reload = async (hostRoot: string, engine: Engine, want: boolean, timeoutMs: number): Promise<Taken> => {
+const reload = async (
+  hostRoot: string,
+  engine: Engine,
+  want: boolean,
+  timeoutMs: number,
+  how: "signal" | "systemd"
+): Promise<Taken> => {
   const socket = `${hostRoot}${engine.socket}`
   const peer = peerOf(socket)
   if ("error" in peer) return notRunning(engine, peer)
-  process.kill(peer.pid, "SIGHUP")
-  const done = `${engine.name}: ${engine.daemon} (pid ${peer.pid}) reloaded its runtimes (SIGHUP)`
+  if (how === "systemd") {
+    const refused = await systemdUnitCall(`${hostRoot}${SYSTEM_BUS}`, "ReloadUnit", unitOf(engine), timeoutMs)
+    if (refused !== undefined) return { ok: false, line: `${engine.name}: ${refused}` }
+  } else process.kill(peer.pid, "SIGHUP")
+  const by = how === "systemd" ? `systemctl reload ${unitOf(engine)}, over the bus` : "SIGHUP"
+  const done = `${engine.name}: ${engine.daemon} (pid ${peer.pid}) reloaded its runtimes (${by})`
   if (!want && !namesRuntimes(`${hostRoot}${engine.files[0]}`))
     return {
       ok: true,
@@ -123,7 +137,7 @@ const reload = async (hostRoot: string, engine: Engine, want: boolean, timeoutMs
     ok: false,
     line:
       `${engine.name}: ${engine.daemon} (pid ${peer.pid}) did not take the change within ${timeoutMs / 1000} s of ` +
-      `SIGHUP (its runtimes ${want ? "lack" : "still have"} ascend); see its log (journalctl -u docker)`
+      `${by} (its runtimes ${want ? "lack" : "still have"} ascend); see its log (journalctl -u docker)`
   }
 }
 
@@ -137,10 +151,20 @@ const namesRuntimes = (file: string): boolean => {
 }
 
 /** SIGTERM to the daemon, then waits until its socket answers from another pid (the service manager's restart). */
-const restart = async (socket: string, engine: Engine, timeoutMs: number): Promise<Taken> => {
+const restart = async (
+  hostRoot: string,
+  engine: Engine,
+  timeoutMs: number,
+  how: "signal" | "systemd"
+): Promise<Taken> => {
+  const socket = `${hostRoot}${engine.socket}`
   const peer = peerOf(socket)
   if ("error" in peer) return notRunning(engine, peer)
-  process.kill(peer.pid, "SIGTERM")
+  if (how === "systemd") {
+    const refused = await systemdUnitCall(`${hostRoot}${SYSTEM_BUS}`, "RestartUnit", unitOf(engine), timeoutMs)
+    if (refused !== undefined) return { ok: false, line: `${engine.name}: ${refused}` }
+  } else process.kill(peer.pid, "SIGTERM")
+  const by = how === "systemd" ? `systemctl restart ${unitOf(engine)}, over the bus` : "SIGTERM"
   for (const end = Date.now() + timeoutMs; Date.now() < end; await sleep(200)) {
     const now = peerOf(socket)
     if ("pid" in now && now.pid !== peer.pid)
@@ -149,7 +173,7 @@ const restart = async (socket: string, engine: Engine, timeoutMs: number): Promi
   return {
     ok: false,
     line:
-      `${engine.name}: ${engine.daemon} did not come back within ${timeoutMs / 1000} s of SIGTERM to pid ${peer.pid} ` +
+      `${engine.name}: ${engine.daemon} did not come back within ${timeoutMs / 1000} s of ${by} to pid ${peer.pid} ` +
       `(nothing new answers on ${engine.socket}); is it a systemd service with Restart=? see journalctl -u ${engine.daemon}`
   }
 }
@@ -161,7 +185,7 @@ const restart = async (socket: string, engine: Engine, timeoutMs: number): Promi
 export const take = (
   hostRoot: string,
   engine: Engine,
-  how: "signal" | "none",
+  how: "signal" | "systemd" | "none",
   want: boolean,
   timeoutMs: number
 ): Promise<Taken> => {
@@ -171,8 +195,8 @@ export const take = (
       line: `${engine.name}: --restart-mode none: ${engine.takes === "reload" ? "reload" : "restart"} ${engine.daemon} to take the change (systemctl ${engine.takes === "reload" ? "reload docker" : `restart ${engine.daemon}`})`
     })
   return engine.takes === "reload"
-    ? reload(hostRoot, engine, want, timeoutMs)
-    : restart(`${hostRoot}${engine.socket}`, engine, timeoutMs)
+    ? reload(hostRoot, engine, want, timeoutMs, how)
+    : restart(hostRoot, engine, timeoutMs, how)
 }
 
 /** Whether a file exists on the host (for the probe's CRI-O check). */
