@@ -102,6 +102,28 @@ const notRunning = (engine: Engine, peer: { error: string; absent: boolean }): T
     : { ok: false, line: `${engine.name}: cannot find ${engine.daemon}: ${peer.error}` }
 
 /**
+ * Tells the daemon behind `socket` to take the change, by a signal to its pid or, with systemd, by the same
+ * verb asked of the host's systemd over its bus: how it was told (for the lines), or the line why it could not be.
+ */
+const tell = async (
+  hostRoot: string,
+  engine: Engine,
+  pid: number,
+  how: "signal" | "systemd",
+  timeoutMs: number
+): Promise<{ readonly by: string } | Taken> => {
+  const [signal, verb] =
+    engine.takes === "reload" ? (["SIGHUP", "ReloadUnit"] as const) : (["SIGTERM", "RestartUnit"] as const)
+  if (how === "signal") {
+    process.kill(pid, signal)
+    return { by: signal }
+  }
+  const refused = await systemdUnitCall(`${hostRoot}${SYSTEM_BUS}`, verb, unitOf(engine), timeoutMs)
+  if (refused !== undefined) return { ok: false, line: `${engine.name}: ${refused}` }
+  return { by: `systemctl ${engine.takes} ${unitOf(engine)}, over the bus` }
+}
+
+/**
  * SIGHUP to dockerd, then waits until its runtimes list has (or, after uninstall, lacks) ascend. A reload
  * applies only the keys daemon.json sets: when the restored file names no runtimes at all, dockerd keeps
  * the ascend it had until its next restart (whose binary uninstall removed), and that is said, not awaited.
@@ -116,11 +138,9 @@ const reload = async (
   const socket = `${hostRoot}${engine.socket}`
   const peer = peerOf(socket)
   if ("error" in peer) return notRunning(engine, peer)
-  if (how === "systemd") {
-    const refused = await systemdUnitCall(`${hostRoot}${SYSTEM_BUS}`, "ReloadUnit", unitOf(engine), timeoutMs)
-    if (refused !== undefined) return { ok: false, line: `${engine.name}: ${refused}` }
-  } else process.kill(peer.pid, "SIGHUP")
-  const by = how === "systemd" ? `systemctl reload ${unitOf(engine)}, over the bus` : "SIGHUP"
+  const told = await tell(hostRoot, engine, peer.pid, how, timeoutMs)
+  if ("ok" in told) return told
+  const { by } = told
   const done = `${engine.name}: ${engine.daemon} (pid ${peer.pid}) reloaded its runtimes (${by})`
   if (!want && !namesRuntimes(`${hostRoot}${engine.files[0]}`))
     return {
@@ -160,11 +180,9 @@ const restart = async (
   const socket = `${hostRoot}${engine.socket}`
   const peer = peerOf(socket)
   if ("error" in peer) return notRunning(engine, peer)
-  if (how === "systemd") {
-    const refused = await systemdUnitCall(`${hostRoot}${SYSTEM_BUS}`, "RestartUnit", unitOf(engine), timeoutMs)
-    if (refused !== undefined) return { ok: false, line: `${engine.name}: ${refused}` }
-  } else process.kill(peer.pid, "SIGTERM")
-  const by = how === "systemd" ? `systemctl restart ${unitOf(engine)}, over the bus` : "SIGTERM"
+  const told = await tell(hostRoot, engine, peer.pid, how, timeoutMs)
+  if ("ok" in told) return told
+  const { by } = told
   for (const end = Date.now() + timeoutMs; Date.now() < end; await sleep(200)) {
     const now = peerOf(socket)
     if ("pid" in now && now.pid !== peer.pid)
