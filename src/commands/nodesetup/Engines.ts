@@ -124,23 +124,19 @@ const tell = async (
 }
 
 /**
- * SIGHUP to dockerd, then waits until its runtimes list has (or, after uninstall, lacks) ascend. A reload
+ * After dockerd was told (SIGHUP, or systemctl reload), waits until its runtimes list has (or, after uninstall, lacks) ascend. A reload
  * applies only the keys daemon.json sets: when the restored file names no runtimes at all, dockerd keeps
  * the ascend it had until its next restart (whose binary uninstall removed), and that is said, not awaited.
  */
-const reload = async (
+const reloaded = async (
   hostRoot: string,
   engine: Engine,
   want: boolean,
   timeoutMs: number,
-  how: "signal" | "systemd"
+  peer: { readonly pid: number },
+  by: string
 ): Promise<Taken> => {
   const socket = `${hostRoot}${engine.socket}`
-  const peer = peerOf(socket)
-  if ("error" in peer) return notRunning(engine, peer)
-  const told = await tell(hostRoot, engine, peer.pid, how, timeoutMs)
-  if ("ok" in told) return told
-  const { by } = told
   const done = `${engine.name}: ${engine.daemon} (pid ${peer.pid}) reloaded its runtimes (${by})`
   if (!want && !namesRuntimes(`${hostRoot}${engine.files[0]}`))
     return {
@@ -170,19 +166,14 @@ const namesRuntimes = (file: string): boolean => {
   }
 }
 
-/** SIGTERM to the daemon, then waits until its socket answers from another pid (the service manager's restart). */
-const restart = async (
-  hostRoot: string,
+/** After the daemon was told (SIGTERM, or systemctl restart), waits until its socket answers from another pid. */
+const restarted = async (
+  socket: string,
   engine: Engine,
   timeoutMs: number,
-  how: "signal" | "systemd"
+  peer: { readonly pid: number },
+  by: string
 ): Promise<Taken> => {
-  const socket = `${hostRoot}${engine.socket}`
-  const peer = peerOf(socket)
-  if ("error" in peer) return notRunning(engine, peer)
-  const told = await tell(hostRoot, engine, peer.pid, how, timeoutMs)
-  if ("ok" in told) return told
-  const { by } = told
   for (const end = Date.now() + timeoutMs; Date.now() < end; await sleep(200)) {
     const now = peerOf(socket)
     if ("pid" in now && now.pid !== peer.pid)
@@ -200,7 +191,7 @@ const restart = async (
  * Makes `engine` take a change of its files: `signal` reloads or restarts it as above, `none` only says what
  * to restart. `want`: whether the ascend runtime is now registered (what a reload is checked against).
  */
-export const take = (
+export const take = async (
   hostRoot: string,
   engine: Engine,
   how: "signal" | "systemd" | "none",
@@ -208,13 +199,18 @@ export const take = (
   timeoutMs: number
 ): Promise<Taken> => {
   if (how === "none")
-    return Promise.resolve({
+    return {
       ok: true,
       line: `${engine.name}: --restart-mode none: ${engine.takes === "reload" ? "reload" : "restart"} ${engine.daemon} to take the change (systemctl ${engine.takes === "reload" ? "reload docker" : `restart ${engine.daemon}`})`
-    })
+    }
+  const socket = `${hostRoot}${engine.socket}`
+  const peer = peerOf(socket)
+  if ("error" in peer) return notRunning(engine, peer)
+  const told = await tell(hostRoot, engine, peer.pid, how, timeoutMs)
+  if ("ok" in told) return told
   return engine.takes === "reload"
-    ? reload(hostRoot, engine, want, timeoutMs, how)
-    : restart(hostRoot, engine, timeoutMs, how)
+    ? reloaded(hostRoot, engine, want, timeoutMs, peer, told.by)
+    : restarted(socket, engine, timeoutMs, peer, told.by)
 }
 
 /** Whether a file exists on the host (for the probe's CRI-O check). */
