@@ -8,7 +8,7 @@ import { execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { buildSeed } from "./bench/common.mjs"
+import { buildSeed, bunCompiled } from "./bench/common.mjs"
 
 const root = path.resolve(import.meta.dirname, "..")
 const runs = Number(process.env.BENCH_RUNS ?? 30)
@@ -91,24 +91,7 @@ const checks = {
 }
 
 // An empty program built exactly as the hook is: Bun's own floor.
-const bunEmpty = path.join(bin, "bun-empty")
-fs.writeFileSync(path.join(work, "empty.ts"), "")
-execFileSync(
-  path.join(root, "node_modules/.bin/bun"),
-  [
-    "build",
-    path.join(work, "empty.ts"),
-    "--compile",
-    "--bytecode",
-    "--minify",
-    "--compile-jit-policy=1000",
-    "--no-compile-autoload-dotenv",
-    "--no-compile-autoload-bunfig",
-    "--outfile",
-    bunEmpty
-  ],
-  { stdio: "ignore" }
-)
+const bunEmpty = bunCompiled(bin, "bun-empty", "")
 
 const hookBundle = [
   node,

@@ -75,6 +75,35 @@ export const busyboxRootfs = (rootfs) => {
   fs.symlinkSync("busybox", path.join(rootfs, "bin/true"))
 }
 
+/**
+ * A Bun program compiled with the flags the real binary is built with (scripts/build.mjs) but for the
+ * target: what Bun itself costs, as a floor to set our figures against. `source` is the program's text.
+ */
+export const bunCompiled = (work, name, source) => {
+  const src = path.join(work, `${name}.ts`)
+  const out = path.join(work, name)
+  fs.writeFileSync(src, source)
+  execFileSync(
+    path.join(ROOT, "node_modules/.bin/bun"),
+    [
+      "build",
+      src,
+      "--compile",
+      "--bytecode",
+      "--minify",
+      "--compile-jit-policy=1000",
+      "--no-compile-autoload-dotenv",
+      "--no-compile-autoload-bunfig",
+      "--no-compile-autoload-tsconfig",
+      "--no-compile-autoload-package-json",
+      "--outfile",
+      out
+    ],
+    { stdio: "ignore" }
+  )
+  return out
+}
+
 /** The median (the mean of the two middle values for an even count). */
 export const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b)
