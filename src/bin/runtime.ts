@@ -175,11 +175,13 @@ const main = (): number => {
     // Most containers ask for nothing: their mark is made without loading Effect; anything else, or anything
     // that path is not sure of, takes the full path from the start.
     const { markIfNoRequest } = require("../wrapper/NoRequest.ts") as typeof import("../wrapper/NoRequest.ts")
-    if (markIfNoRequest(fs(), bundle) !== "full") return exec()
+    const look = markIfNoRequest(fs(), bundle)
+    if (look === "edited" || look === "unchanged") return exec()
     const hookPath = setting("ASCEND_DOCKER_RUNTIME_HOOK") || joinPath(selfDir(), "ascend-docker-hook")
     const { prepareBundle } = require("../wrapper/WrapperMain.ts") as typeof import("../wrapper/WrapperMain.ts")
     const failure = prepareBundle({
       bundle,
+      decoded: look === "full" ? undefined : look.asks,
       mode,
       devRoot: resolveFrom(cwd, setting("ASCEND_DOCKER_RUNTIME_DEV_ROOT") || "/dev"),
       configDir: resolveFrom(cwd, configDir ?? DEFAULT_CONFIG_DIR),

@@ -71,12 +71,19 @@ const readConfig = (fs: typeof import("node:fs"), path: string): string | undefi
 }
 
 /**
+ * What the first look found: the mark made (or already there) for a container that asks for nothing; a
+ * request, with the config as SpecParser decodes it (read as it reads it, or stricter), for the full path to
+ * go on from; or `full`: anything not as expected, which the full path then reads and judges itself.
+ */
+export type FirstLook = "edited" | "unchanged" | "full" | { readonly asks: ContainerConfig }
+
+/**
  * For a container that asks for no NPU, adds the mark to its config.json exactly as BundleEditor does (the
- * same splice, temp file, mode, owner, group, syncs and rename) and says so; `full` when the container asks
- * for something, or anything is not as expected (a link, not a regular file, too large, not decodable, an
+ * same splice, temp file, mode, owner, group, syncs and rename) and says so; for one that asks, its decoded
+ * config; `full` when anything is not as expected (a link, not a regular file, too large, not decodable, an
  * I/O error): the full path then runs from the start. Nothing is written unless the answer is certain.
  */
-export const markIfNoRequest = (fs: typeof import("node:fs"), bundle: string): "edited" | "unchanged" | "full" => {
+export const markIfNoRequest = (fs: typeof import("node:fs"), bundle: string): FirstLook => {
   const path = joinPath(bundle, "config.json")
   let tmp: string | undefined
   try {
@@ -84,7 +91,8 @@ export const markIfNoRequest = (fs: typeof import("node:fs"), bundle: string): "
     if (!st.isFile()) return "full"
     const text = readConfig(fs, path)
     const config = text === undefined ? undefined : decodeConfigText(text, bundle)
-    if (text === undefined || config === undefined || !asksForNoNpu(config)) return "full"
+    if (text === undefined || config === undefined) return "full"
+    if (!asksForNoNpu(config)) return { asks: config }
     for (const name of fs.readdirSync(bundle)) if (TEMP.test(name)) fs.rmSync(joinPath(bundle, name), { force: true })
     const next = applyEdits(text, { deviceNodes: [], mounts: [], env: [] }, { mark: true })
     if (typeof next !== "string") return "full"

@@ -10,6 +10,7 @@ import { failureMessage } from "../platform/NodePlatform.ts"
 import * as SyncFileSystem from "../platform/SyncFileSystem.ts"
 import { type AscendRequest, type UnprivilegedEnvPolicy, VISIBLE_DEVICES } from "../schemas/AscendEnv.ts"
 import { CLI_SCAN_BYTES, cliProtocolOf } from "../schemas/CliProtocol.ts"
+import type { ContainerConfig } from "../schemas/ContainerConfigShape.ts"
 import { asksForNothing, gateRequest, ignoresEnv, lookupEnv } from "../schemas/ContainerEnv.ts"
 import { CliLauncher } from "../services/CliLauncher.ts"
 import { DeviceError, DeviceNodes } from "../services/DeviceNodes.ts"
@@ -41,6 +42,8 @@ export type WrapperMode = "hook" | "cdi"
 /** The wrapper's settings, from its own env (the daemon's, set by the admin), never from a container. */
 export interface WrapperSettings {
   readonly bundle: string
+  /** The bundle's config as the first look (wrapper/NoRequest.ts) decoded it; none: SpecParser reads it. */
+  readonly decoded?: ContainerConfig | undefined
   /** `hook` (default): add the prestart hook (and, for the 2023 CLI, the device nodes); `cdi`: apply the CDI edits, no hook. */
   readonly mode: WrapperMode
   /** Where the host's device nodes are (default /dev). */
@@ -240,7 +243,9 @@ export const prepareBundle = (settings: WrapperSettings): string | PreparedVnpu 
     const edit = editor.edit(settings.bundle, withRequest, { hook, mark: true, poststop })
     return yield* settleVnpu(vnpu, vnpuSettings, edit).pipe(Effect.provideService(Driver, driver))
   })
-  const layer = Layer.mergeAll(SpecParser.layer, BundleEditor.layer).pipe(Layer.provideMerge(SyncFileSystem.layer))
+  const spec =
+    settings.decoded === undefined ? SpecParser.layer : SpecParser.layerDecoded(settings.bundle, settings.decoded)
+  const layer = Layer.mergeAll(spec, BundleEditor.layer).pipe(Layer.provideMerge(SyncFileSystem.layer))
   const exit = Effect.runSyncExit(program.pipe(Effect.provide(layer)))
   return Exit.isSuccess(exit) ? exit.value : failureMessage(exit.cause)
 }
