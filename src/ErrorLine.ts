@@ -20,12 +20,17 @@ export const defectText = (e: unknown): string =>
     ? (require("./platform/Errno.ts") as typeof import("./platform/Errno.ts")).errorText(e)
     : `internal error: ${e instanceof Error ? e.message : String(e)}`
 
-/** The last-resort guard: anything that escapes becomes one line on stderr and exit 1, never a stack trace. */
-export const installGuard = (program = "ascend-docker-hook"): void => {
-  const guard = (e: unknown) => {
+/** The last resort: what escaped, as one line on stderr, and exit 1, never a stack trace. */
+export const lastResort =
+  (program = "ascend-docker-hook") =>
+  (e: unknown): never => {
     nodeFs().writeSync(2, errorLine(defectText(e), program))
     process.exit(1)
   }
+
+/** The last-resort guard for the whole process: anything that escapes, from anywhere, ends as `lastResort`. */
+export const installGuard = (program = "ascend-docker-hook"): void => {
+  const guard = lastResort(program)
   process.on("uncaughtException", guard)
   process.on("unhandledRejection", guard)
 }

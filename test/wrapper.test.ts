@@ -8,6 +8,7 @@ import * as MemoryFileSystem from "../src/platform/MemoryFileSystem.ts"
 import { isLoaderVariable } from "../src/schemas/LoaderEnv.ts"
 import { DeviceNodes, majorMinor } from "../src/services/DeviceNodes.ts"
 import { BundleEditor } from "../src/wrapper/BundleEditor.ts"
+import { isOurTemp, tempName } from "../src/wrapper/BundleTemp.ts"
 import { applyEdits, type ContainerEdits, npuEdits, RUNTIME_MARK } from "../src/wrapper/ContainerEdits.ts"
 import { appendToArray } from "../src/wrapper/JsonSplice.ts"
 import { parseRuncArgs } from "../src/wrapper/RuncArgs.ts"
@@ -188,6 +189,33 @@ const prng = (seed: number) => () => {
   t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296
 }
+
+describe("our temp names in a bundle dir", () => {
+  it("isOurTemp answers as the regex it replaced, on 20 000 names near it and far from it", () => {
+    const REGEX = /^config\.json\.ascend-[0-9a-z]{6,12}\.tmp$/
+    const rand = prng(2207)
+    const pick = <T>(xs: ReadonlyArray<T>) => xs[Math.floor(rand() * xs.length)]!
+    const heads = ["config.json.ascend-", "config.json.ascend", "config.jsonXascend-", "", "x/config.json.ascend-"]
+    const tails = [".tmp", ".tmp\n", "tmp", ".TMP", "", ".tmp.tmp"]
+    const chars = ["0123456789abcdefghijklmnopqrstuvwxyz", "0123456789abcdefghijklmnopqrstuvwxyz", "AZ_-./ \u00e9\n:{`"]
+    let ours = 0
+    for (let n = 0; n < 20000; n++) {
+      // Half of them built as ours are, with one thing maybe wrong; half anything.
+      const near = rand() < 0.5
+      let tag = ""
+      const length = near ? 5 + Math.floor(rand() * 9) : Math.floor(rand() * 16)
+      for (let i = 0; i < length; i++) {
+        const set = near && rand() < 0.97 ? chars[0]! : pick(chars)
+        tag += set[Math.floor(rand() * set.length)]
+      }
+      const name = near ? `${heads[0]}${tag}${tails[0]}` : `${pick(heads)}${tag}${pick(tails)}`
+      assert.strictEqual(isOurTemp(name), REGEX.test(name), JSON.stringify(name))
+      if (REGEX.test(name)) ours++
+    }
+    assert.isAbove(ours, 1000, "the sample holds many of our names, not only others")
+    for (let n = 0; n < 100; n++) assert.isTrue(isOurTemp(tempName()))
+  })
+})
 
 describe("the lossless edit, as a property", () => {
   const SCALARS = [

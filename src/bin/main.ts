@@ -1,4 +1,4 @@
-import { installGuard } from "../ErrorLine.ts"
+import { installGuard, lastResort } from "../ErrorLine.ts"
 
 /** Set by the build: which program this bundle is, or "multi" for the binary, which asks its own name. */
 declare const PROGRAM: "hook" | "runtime" | "multi"
@@ -26,8 +26,10 @@ if (PROGRAM === "multi" && calledAs === "ascend-docker-destroy") {
   installGuard("ascend-docker-destroy")
   void import("./destroy.ts").then((destroy) => destroy.run())
 } else if (PROGRAM === "runtime" || (PROGRAM === "multi" && calledAs === "ascend-docker-runtime")) {
-  installGuard("ascend-docker-runtime")
-  void import("./runtime.ts").then((wrapper) => wrapper.run())
+  // No process-wide guard here (its process.on costs ~0.3 ms, on every container's create): the wrapper runs
+  // synchronously to its exec or exit and ends anything it throws as its one line, and whatever escapes
+  // that, or the loading of its code, is this promise's rejection, caught below.
+  void import("./runtime.ts").then((wrapper) => wrapper.run()).catch(lastResort("ascend-docker-runtime"))
 } else {
   installGuard()
   void import("./hook.ts").then((hook) =>

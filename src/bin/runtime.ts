@@ -37,7 +37,9 @@ const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
 const findRunc = (env: NodeJS.ProcessEnv): string | undefined => {
   const configured = env.ASCEND_DOCKER_RUNTIME_RUNC
   if (configured !== undefined && configured !== "") return configured
-  const dirs = `${env.PATH ?? ""}:${DEFAULT_PATH}`.split(":").filter((dir) => dir.startsWith("/"))
+  // Absolute dirs only, in a loop (no array method: every container's create runs this).
+  const dirs: Array<string> = []
+  for (const dir of `${env.PATH ?? ""}:${DEFAULT_PATH}`.split(":")) if (dir.startsWith("/")) dirs.push(dir)
   const bun = bunNative()
   if (bun !== undefined) {
     // In the binary, without node:fs: the same search, and a candidate of another size than this program

@@ -16,7 +16,12 @@ const NAMES = new Set([
 ])
 
 /** True for a variable name that must not reach a program the hook or wrapper starts. */
-export const isLoaderVariable = (name: string): boolean => NAMES.has(name) || PREFIXES.some((p) => name.startsWith(p))
+export const isLoaderVariable = (name: string): boolean => {
+  if (NAMES.has(name)) return true
+  // A loop, not `some`: this runs on every start of the wrapper and the hook, before anything else needs it.
+  for (const p of PREFIXES) if (name.startsWith(p)) return true
+  return false
+}
 
 /** `NAME=value` entries without the loader variables (an entry without `=` is kept as it is). */
 export const withoutLoaderVariables = (env: Readonly<Record<string, string | undefined>>): Record<string, string> => {

@@ -8,6 +8,7 @@ import { Limits } from "../Limits.ts"
 import { readBounded } from "../platform/readBounded.ts"
 import { parseJsonObject } from "../schemas/Json.ts"
 import { joinPath } from "../schemas/Paths.ts"
+import { isOurTemp, tempName } from "./BundleTemp.ts"
 import { applyEdits, type ContainerEdits, type HookEntry } from "./ContainerEdits.ts"
 
 /** Why a bundle's config.json could not be read or updated; nothing was written. */
@@ -19,9 +20,6 @@ export class InjectError extends Data.TaggedError("InjectError")<{
     return `OCI config ${this.path}: ${this.detail}`
   }
 }
-
-/** Our temp files in a bundle dir: `config.json.ascend-<random>.tmp`, and nothing else. */
-const TEMP = /^config\.json\.ascend-[0-9a-z]{6,12}\.tmp$/
 
 /**
  * Edits a bundle's config.json in place, as the `ascend-docker-runtime` wrapper does on `create`/`run`
@@ -59,7 +57,7 @@ export class BundleEditor extends Context.Service<
           if (st.type === "SymbolicLink") return yield* fail("is a symbolic link, left untouched")
           if (st.type !== "File") return yield* fail(`is not a regular file (${st.type}), left untouched`)
           for (const name of yield* io(fs.readDirectory(bundle))) {
-            if (TEMP.test(name)) yield* io(fs.remove(joinPath(bundle, name), { force: true }))
+            if (isOurTemp(name)) yield* io(fs.remove(joinPath(bundle, name), { force: true }))
           }
           const read = yield* io(
             readBounded(fs, path, Limits.specBytes, {
@@ -74,10 +72,7 @@ export class BundleEditor extends Context.Service<
           if (typeof next !== "string") return yield* fail(`${next.refused}, left untouched`)
           if (next === read.text) return "unchanged" as const
           const mode = st.mode & 0o7777
-          const tmp = joinPath(
-            bundle,
-            `config.json.ascend-${Math.random().toString(36).slice(2, 10).padEnd(8, "0")}.tmp`
-          )
+          const tmp = joinPath(bundle, tempName())
           yield* io(
             Effect.gen(function* () {
               yield* fs.writeFileString(tmp, next, { flag: "wx", mode })

@@ -1,8 +1,7 @@
 import { HOOK_ENV } from "../Defaults.ts"
-import { lookupEnv } from "../schemas/EnvLookup.ts"
 import type { DeviceNode } from "../services/DeviceNodes.ts"
 import type { ResolvedMounts } from "../services/MountResolver.ts"
-import { appendToArray, arrayAt, replaceValue } from "./JsonSplice.ts"
+import { appendToArray, arrayAt, arrayRefusal, replaceValue } from "./JsonSplice.ts"
 
 /** A host path bind-mounted at the same path inside. */
 export interface BindMount {
@@ -81,51 +80,57 @@ export const applyEdits = (
   options: { readonly hook?: HookEntry | undefined; readonly mark?: boolean; readonly poststop?: HookEntry | undefined }
 ): Spliced => {
   let out: Spliced = text
-  const existing = arrayAt(text, ["linux", "devices"])
+  // With nothing to add (the mark alone, on every container's create), a list is only checked for its type.
+  const noNodes = edits.deviceNodes.length === 0 ? arrayRefusal(text, ["linux", "devices"]) : undefined
+  if (noNodes !== undefined) return noNodes
+  const existing = edits.deviceNodes.length === 0 ? [] : arrayAt(text, ["linux", "devices"])
   if ("refused" in existing) return existing
   const have = new Set(existing.map((d) => (d.value as { path?: unknown } | null)?.path))
-  const nodes = edits.deviceNodes.filter((n) => !have.has(n.path))
-  out = step(out, (t) =>
-    appendToArray(
-      t,
-      ["linux", "devices"],
-      nodes.map((n) =>
-        JSON.stringify({
-          path: n.path,
-          type: n.type,
-          major: n.major,
-          minor: n.minor,
-          fileMode: n.fileMode,
-          uid: n.uid,
-          gid: n.gid
-        })
+  const nodes = edits.deviceNodes.length === 0 ? [] : edits.deviceNodes.filter((n) => !have.has(n.path))
+  if (nodes.length > 0)
+    out = step(out, (t) =>
+      appendToArray(
+        t,
+        ["linux", "devices"],
+        nodes.map((n) =>
+          JSON.stringify({
+            path: n.path,
+            type: n.type,
+            major: n.major,
+            minor: n.minor,
+            fileMode: n.fileMode,
+            uid: n.uid,
+            gid: n.gid
+          })
+        )
       )
     )
-  )
-  out = step(out, (t) =>
-    appendToArray(
-      t,
-      ["linux", "resources", "devices"],
-      nodes.map((n) => JSON.stringify({ allow: true, type: n.type, major: n.major, minor: n.minor, access: "rwm" }))
+  if (nodes.length > 0)
+    out = step(out, (t) =>
+      appendToArray(
+        t,
+        ["linux", "resources", "devices"],
+        nodes.map((n) => JSON.stringify({ allow: true, type: n.type, major: n.major, minor: n.minor, access: "rwm" }))
+      )
     )
-  )
-  out = step(out, (t) => {
-    const mounts = arrayAt(t, ["mounts"])
-    if ("refused" in mounts) return mounts
-    const there = new Set(mounts.map((m) => mountKey(m.value)))
-    return appendToArray(
-      t,
-      ["mounts"],
-      edits.mounts
-        .filter((m) => !there.has(mountKey({ destination: m.containerPath, type: "bind", source: m.hostPath })))
-        .map((m) =>
-          JSON.stringify({ destination: m.containerPath, type: "bind", source: m.hostPath, options: m.options })
-        )
-    )
-  })
-  for (const entry of [...edits.env, ...(options.mark === true ? [RUNTIME_MARK] : [])]) {
-    out = step(out, (t) => setEnv(t, entry))
-  }
+  if (edits.mounts.length === 0) out = step(out, (t) => arrayRefusal(t, ["mounts"]) ?? t)
+  else
+    out = step(out, (t) => {
+      const mounts = arrayAt(t, ["mounts"])
+      if ("refused" in mounts) return mounts
+      const there = new Set(mounts.map((m) => mountKey(m.value)))
+      return appendToArray(
+        t,
+        ["mounts"],
+        edits.mounts
+          .filter((m) => !there.has(mountKey({ destination: m.containerPath, type: "bind", source: m.hostPath })))
+          .map((m) =>
+            JSON.stringify({ destination: m.containerPath, type: "bind", source: m.hostPath, options: m.options })
+          )
+      )
+    })
+  for (const entry of edits.env) out = step(out, (t) => setEnv(t, entry))
+  if (options.mark === true) out = step(out, (t) => setEnv(t, RUNTIME_MARK))
   if (options.hook !== undefined) {
     const hook = options.hook
     out = step(out, (t) => {
@@ -162,10 +167,17 @@ const setEnv = (text: string, entry: string): Spliced => {
   const key = entry.slice(0, entry.indexOf("="))
   const env = arrayAt(text, ["process", "env"])
   if ("refused" in env) return env
-  const strings = env.map((e) => (typeof e.value === "string" ? e.value : ""))
-  const current = lookupEnv(strings, key)
-  if (current === undefined) return appendToArray(text, ["process", "env"], [JSON.stringify(entry)])
-  const at = env[strings.findIndex((s) => s.startsWith(`${key}=`))]!
+  // The first entry of the key, as lookupEnv finds it (an entry that is not a string is none).
+  const prefix = `${key}=`
+  let at: (typeof env)[number] | undefined
+  for (const e of env) {
+    if (typeof e.value === "string" && e.value.startsWith(prefix)) {
+      at = e
+      break
+    }
+  }
+  if (at === undefined) return appendToArray(text, ["process", "env"], [JSON.stringify(entry)])
+  const current = (at.value as string).slice(prefix.length)
   if (key === "LD_LIBRARY_PATH") {
     const ours = entry.slice(key.length + 1).split(":")
     const theirs = current.split(":")

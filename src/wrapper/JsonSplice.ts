@@ -18,7 +18,19 @@ const skipBlank = (text: string, i: number): number => {
 
 // The scans below jump with indexOf and a regex rather than stepping a character at a time: the binary runs
 // them in the interpreter (it never tiers up), where a character loop over a config.json, several times per
-// edit, cost milliseconds of every NPU container's create.
+// edit, cost milliseconds of every NPU container's create. For the same reason they use plain loops, not
+// the array methods the engine implements in JavaScript (map, filter, find, ...): each of those costs a
+// compile on its first call in a process, and the wrapper's no-request path otherwise needs none of them.
+
+/**
+ * The string whose text is `text[start, end)` (its quotes included), decoded: JSON.parse only when it holds
+ * an escape. Valid JSON (all this module sees) has no raw control character or quote inside a string, so
+ * one without a backslash is its own text.
+ */
+const stringAt = (text: string, start: number, end: number): string => {
+  const inner = text.slice(start + 1, end - 1)
+  return inner.includes("\\") ? (JSON.parse(text.slice(start, end)) as string) : inner
+}
 
 /** End (exclusive) of the string that starts at `i` (a `"`): the next quote not escaped by a backslash. */
 const stringEnd = (text: string, i: number): number => {
@@ -68,7 +80,7 @@ const members = (text: string, span: Span): Array<{ key: string; keyStart: numbe
   while (text[i] !== "}") {
     const i0 = i
     const keyEnd = stringEnd(text, i)
-    const key = JSON.parse(text.slice(i, keyEnd)) as string
+    const key = stringAt(text, i, keyEnd)
     i = skipBlank(text, keyEnd) + 1 // the colon
     const start = skipBlank(text, i)
     const end = valueEnd(text, start)
@@ -109,9 +121,15 @@ const find = (text: string, path: Path): Found => {
   let span = root(text)
   for (let k = 0; k < path.length; k++) {
     if (text[span.start] !== "{") return { _tag: "NotObject", at: path.slice(0, k) }
-    const member = members(text, span).find((m) => m.key === path[k])
-    if (member === undefined) return { _tag: "Missing", parent: span, rest: path.slice(k) }
-    span = member.value
+    let value: Span | undefined
+    for (const m of members(text, span)) {
+      if (m.key === path[k]) {
+        value = m.value
+        break
+      }
+    }
+    if (value === undefined) return { _tag: "Missing", parent: span, rest: path.slice(k) }
+    span = value
   }
   return { _tag: "Found", span }
 }
@@ -164,7 +182,24 @@ export const arrayAt = (
   if (found._tag === "NotObject") return { refused: `${where(found.at)} is not an object` }
   if (found._tag === "Missing" || text.slice(found.span.start, found.span.end) === "null") return []
   if (text[found.span.start] !== "[") return { refused: `${where(path)} is not an array` }
-  return elements(text, found.span).map((span) => ({ span, value: JSON.parse(text.slice(span.start, span.end)) }))
+  const out: Array<{ readonly span: Span; readonly value: unknown }> = []
+  for (const span of elements(text, found.span)) {
+    const value =
+      text[span.start] === '"' ? stringAt(text, span.start, span.end) : JSON.parse(text.slice(span.start, span.end))
+    out.push({ span, value })
+  }
+  return out
+}
+
+/**
+ * What arrayAt would refuse at `path`, without decoding the elements: for an edit that has nothing to add
+ * there but must still refuse a value of the wrong type, as it always has.
+ */
+export const arrayRefusal = (text: string, path: Path): { readonly refused: string } | undefined => {
+  const found = find(text, path)
+  if (found._tag === "NotObject") return { refused: `${where(found.at)} is not an object` }
+  if (found._tag === "Missing" || text.slice(found.span.start, found.span.end) === "null") return undefined
+  return text[found.span.start] === "[" ? undefined : { refused: `${where(path)} is not an array` }
 }
 
 /** Replaces the text of one value (a span from arrayAt) with `value` (JSON text). */

@@ -4,6 +4,7 @@ import { asksForNothing, lookupEnv, VISIBLE_DEVICES } from "../schemas/EnvLookup
 import { isRecord } from "../schemas/Issue.ts"
 import { jsonShapeProblem } from "../schemas/JsonShape.ts"
 import { joinPath } from "../schemas/Paths.ts"
+import { isOurTemp, tempName } from "./BundleTemp.ts"
 import { applyEdits } from "./ContainerEdits.ts"
 
 /**
@@ -18,11 +19,14 @@ export const NPU_KINDS: ReadonlyArray<string> = ["ascend.com/npu", "huawei.com/n
 
 /** The ids of the Ascend devices named in CDI annotations, as an ASCEND_VISIBLE_DEVICES value; none: undefined. */
 export const annotatedDevices = (names: ReadonlyArray<string>): string | undefined => {
-  const ids = names.flatMap((n) => {
+  // A plain loop: this runs on every container's create, where flatMap's first call alone costs more.
+  let ids: string | undefined
+  for (const n of names) {
     const eq = n.indexOf("=")
-    return eq > 0 && NPU_KINDS.includes(n.slice(0, eq)) ? [n.slice(eq + 1)] : []
-  })
-  return ids.length === 0 ? undefined : ids.join(",")
+    if (eq > 0 && NPU_KINDS.includes(n.slice(0, eq)))
+      ids = ids === undefined ? n.slice(eq + 1) : `${ids},${n.slice(eq + 1)}`
+  }
+  return ids
 }
 
 /**
@@ -49,9 +53,6 @@ export const decodeConfigText = (text: string, bundle: string): ContainerConfig 
  */
 export const asksForNoNpu = (config: ContainerConfig): boolean =>
   annotatedDevices(config.cdiDevices) === undefined && asksForNothing(lookupEnv(config.env, VISIBLE_DEVICES))
-
-/** Our temp files in a bundle dir (BundleEditor's name for them). */
-const TEMP = /^config\.json\.ascend-[0-9a-z]{6,12}\.tmp$/
 
 /** config.json's text through an fd opened without following a link: undefined unless a regular file within the limit. */
 const readConfig = (fs: typeof import("node:fs"), path: string): string | undefined => {
@@ -93,12 +94,12 @@ export const markIfNoRequest = (fs: typeof import("node:fs"), bundle: string): F
     const config = text === undefined ? undefined : decodeConfigText(text, bundle)
     if (text === undefined || config === undefined) return "full"
     if (!asksForNoNpu(config)) return { asks: config }
-    for (const name of fs.readdirSync(bundle)) if (TEMP.test(name)) fs.rmSync(joinPath(bundle, name), { force: true })
+    for (const name of fs.readdirSync(bundle)) if (isOurTemp(name)) fs.rmSync(joinPath(bundle, name), { force: true })
     const next = applyEdits(text, { deviceNodes: [], mounts: [], env: [] }, { mark: true })
     if (typeof next !== "string") return "full"
     if (next === text) return "unchanged"
     const mode = st.mode & 0o7777
-    tmp = joinPath(bundle, `config.json.ascend-${Math.random().toString(36).slice(2, 10).padEnd(8, "0")}.tmp`)
+    tmp = joinPath(bundle, tempName())
     fs.writeFileSync(tmp, next, { flag: "wx", mode })
     fs.chmodSync(tmp, mode)
     fs.chownSync(tmp, st.uid, st.gid)
