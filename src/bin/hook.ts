@@ -15,11 +15,32 @@ const PLANNED_OPTIONS = new Set(["--config-dir", "--cli-protocol", "--unprivileg
 const plannedArgs = (args: ReadonlyArray<string>): boolean =>
   args.length % 2 === 0 && args.every((a, i) => i % 2 === 1 || PLANNED_OPTIONS.has(a))
 
+/** The options that change nothing for a container that asks for no NPU: no log to write, no dry run to print. */
+const QUIET_OPTIONS = new Set([...PLANNED_OPTIONS, "--cli"])
+
+/**
+ * True when `args` are only such options, with values the pipeline accepts, so that the first look may answer
+ * for the pipeline. Anything else (another option, `--flag=value`, a value the pipeline would refuse) leaves
+ * it to the pipeline.
+ */
+const quietArgs = (args: ReadonlyArray<string>): boolean => {
+  if (args.length % 2 !== 0) return false
+  for (let i = 0; i < args.length; i += 2) {
+    const flag = args[i]!
+    const value = args[i + 1]!
+    if (!QUIET_OPTIONS.has(flag) || value === "") return false
+    if (flag === "--cli-protocol" && value !== "2021" && value !== "2023") return false
+    if (flag === "--unprivileged-env" && value !== "accept" && value !== "ignore" && value !== "refuse") return false
+  }
+  return true
+}
+
 /**
  * The hook program. Registered by the wrapper with a plan (wrapper/Plan.ts) in its env, it runs the planned
  * step (wrapper/PlannedHook.ts: the pid, the bundle, the destinations, then the exec) without loading
- * Effect; otherwise, or where anything is not as planned, the whole pipeline (bin/hookPipeline.ts), given
- * the state the planned step already read. The CLI never sees the plan, nor loader variables.
+ * Effect; registered without one (hooks.d, a hand-written entry), it first looks whether the container asks
+ * for an NPU at all, also without Effect. Otherwise, or where anything is not as expected, the whole pipeline
+ * (bin/hookPipeline.ts), given the state already read. The CLI never sees the plan, nor loader variables.
  */
 const main = (loadAdmin: () => Promise<typeof import("./admin.ts")>): number | Promise<number> => {
   const env = process.env
@@ -37,6 +58,12 @@ const main = (loadAdmin: () => Promise<typeof import("./admin.ts")>): number | P
         // The CLI could not be run (gone since create?): the pipeline checks it again and says why.
       }
     }
+    state = step.state
+  } else if (plan === undefined && quietArgs(process.argv.slice(2))) {
+    // Every container's hook where hooks.d runs it for all: one that asks for no NPU ends here, without Effect.
+    const { firstLookStep } = require("../wrapper/PlannedHook.ts") as typeof import("../wrapper/PlannedHook.ts")
+    const step = firstLookStep(nodeFs(), STDIN_PATH)
+    if (step._tag === "Nothing") return 0
     state = step.state
   }
   const { pipeline } = require("./hookPipeline.ts") as typeof import("./hookPipeline.ts")

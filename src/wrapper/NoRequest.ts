@@ -1,11 +1,11 @@
-import { Limits } from "../Limits.ts"
-import { type ContainerConfig, configOf } from "../schemas/ContainerConfigShape.ts"
+import type { ContainerConfig } from "../schemas/ContainerConfigShape.ts"
 import { asksForNothing, lookupEnv, VISIBLE_DEVICES } from "../schemas/EnvLookup.ts"
-import { isRecord } from "../schemas/Issue.ts"
-import { jsonShapeProblem } from "../schemas/JsonShape.ts"
 import { joinPath } from "../schemas/Paths.ts"
 import { isOurTemp, tempName } from "./BundleTemp.ts"
+import { configAt, decodeConfigText } from "./ConfigRead.ts"
 import { applyEdits } from "./ContainerEdits.ts"
+
+export { decodeConfigText }
 
 /**
  * The wrapper's work for a container that asks for no NPU, which is most containers where the wrapper is the
@@ -30,46 +30,12 @@ export const annotatedDevices = (names: ReadonlyArray<string>): string | undefin
 }
 
 /**
- * The container's config from config.json's text, when SpecParser would decode it to exactly this (the same
- * pre-scan, JSON.parse, shape and rootfs rules, from the same modules); undefined when it would refuse it.
- */
-export const decodeConfigText = (text: string, bundle: string): ContainerConfig | undefined => {
-  if (jsonShapeProblem(text) !== undefined) return undefined
-  let value: unknown
-  try {
-    value = JSON.parse(text)
-  } catch {
-    return undefined
-  }
-  if (!isRecord(value)) return undefined
-  const decoded = configOf(value, bundle)
-  return "config" in decoded ? decoded.config : undefined
-}
-
-/**
  * True when the container asks for no NPU in any way the wrapper honours: no CDI annotation names an Ascend
  * kind, and ASCEND_VISIBLE_DEVICES (its first entry, as every stage reads it) is unset, blank or `void`. Read
  * from the decoded config, never from the text: an escaped key (`ASCEND\u005fVISIBLE_DEVICES`) is the same key.
  */
 export const asksForNoNpu = (config: ContainerConfig): boolean =>
   annotatedDevices(config.cdiDevices) === undefined && asksForNothing(lookupEnv(config.env, VISIBLE_DEVICES))
-
-/** config.json's text through an fd opened without following a link: undefined unless a regular file within the limit. */
-const readConfig = (fs: typeof import("node:fs"), path: string): string | undefined => {
-  const fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK)
-  try {
-    const st = fs.fstatSync(fd)
-    if (!st.isFile() || st.size > Limits.specBytes) return undefined
-    const bytes = Buffer.allocUnsafe(st.size + 1)
-    let total = 0
-    for (let n = 1; n > 0 && total < bytes.length; total += n)
-      n = fs.readSync(fd, bytes, total, bytes.length - total, null)
-    if (total > st.size) return undefined
-    return new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes.subarray(0, total))
-  } finally {
-    fs.closeSync(fd)
-  }
-}
 
 /**
  * What the first look found: the mark made (or already there) for a container that asks for nothing; a
@@ -86,14 +52,12 @@ export type FirstLook = "edited" | "unchanged" | "full" | { readonly asks: Conta
  */
 export const markIfNoRequest = (fs: typeof import("node:fs"), bundle: string): FirstLook => {
   const path = joinPath(bundle, "config.json")
+  const found = configAt(fs, bundle)
+  if (found === undefined) return "full"
+  const { text, config, st } = found
+  if (!asksForNoNpu(config)) return { asks: config }
   let tmp: string | undefined
   try {
-    const st = fs.lstatSync(path)
-    if (!st.isFile()) return "full"
-    const text = readConfig(fs, path)
-    const config = text === undefined ? undefined : decodeConfigText(text, bundle)
-    if (text === undefined || config === undefined) return "full"
-    if (!asksForNoNpu(config)) return { asks: config }
     for (const name of fs.readdirSync(bundle)) if (isOurTemp(name)) fs.rmSync(joinPath(bundle, name), { force: true })
     const next = applyEdits(text, { deviceNodes: [], mounts: [], env: [] }, { mark: true })
     if (typeof next !== "string") return "full"

@@ -1,8 +1,10 @@
 import { Limits } from "../Limits.ts"
 import { MAX_STATE_ITEMS, stateShapeProblem } from "../schemas/ContainerStateShape.ts"
+import { asksForNothing, lookupEnv, VISIBLE_DEVICES } from "../schemas/EnvLookup.ts"
 import { isRecord } from "../schemas/Issue.ts"
 import { jsonShapeProblem } from "../schemas/JsonShape.ts"
 import { type Answer, destinationProblemSync, type Lookup } from "../services/DestinationWalk.ts"
+import { configAt } from "./ConfigRead.ts"
 import { decodePlan, PID_AT } from "./Plan.ts"
 
 /**
@@ -16,6 +18,34 @@ import { decodePlan, PID_AT } from "./Plan.ts"
 
 /** The state's text as read from stdin, or that it was over the limit (the pipeline's StateReader then says so). */
 export type StateRead = { readonly _tag: "Text"; readonly text: string } | { readonly _tag: "TooLarge" }
+
+/** What the hook's first look found: a container that asks for no NPU (nothing to do), or the whole pipeline's turn. */
+export type FirstLookStep =
+  | { readonly _tag: "Nothing" }
+  | { readonly _tag: "Pipeline"; readonly state: StateRead | undefined }
+
+/**
+ * The hook's run for a container that asks for no NPU, which is every container but the NPU ones where a
+ * hooks.d entry runs the hook for all (Podman, CRI-O): the state and config.json read and decoded as
+ * StateReader and SpecParser decode them, and ASCEND_VISIBLE_DEVICES looked up in the decoded env as every
+ * stage looks it up (unset, blank or `void`: nothing to do, as the pipeline decides before reading anything
+ * else). Imports no Effect. Anything not certain (a state or config the pipeline would refuse, a link, a
+ * request) gives the state read so far to the whole pipeline, which then decides or refuses in its own words.
+ */
+export const firstLookStep = (fs: typeof import("node:fs"), statePath: string): FirstLookStep => {
+  let state: StateRead
+  try {
+    state = readState(fs, statePath)
+  } catch {
+    return { _tag: "Pipeline", state: undefined }
+  }
+  const decoded = state._tag === "Text" ? stateOf(state.text) : undefined
+  const found = decoded === undefined ? undefined : configAt(fs, decoded.bundle)
+  if (found === undefined || !asksForNothing(lookupEnv(found.config.env, VISIBLE_DEVICES))) {
+    return { _tag: "Pipeline", state }
+  }
+  return { _tag: "Nothing" }
+}
 
 /** What the planned run found: the CLI's argv to become, or the whole pipeline to run with the state read (if any). */
 export type PlannedStep =
