@@ -1,4 +1,5 @@
 import * as Effect from "effect/Effect"
+import type * as FileSystem from "effect/FileSystem"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { HookConfig } from "./HookConfig.ts"
@@ -162,10 +163,13 @@ export const run: Effect.Effect<number, HookError | ExecError, Stages> = Effect.
 }).pipe(Effect.withSpan("Hook.run"))
 
 /** All five stages and FileTrust, with the given StateReader, needing only FileSystem, Exec, HookConfig. */
-export const layerWith = <E, R>(stateReader: Layer.Layer<StateReader, E, R>) =>
+export const layerWith = <E, R>(
+  stateReader: Layer.Layer<StateReader, E, R>,
+  specParser: Layer.Layer<SpecParser, never, FileSystem.FileSystem> = SpecParser.layer
+) =>
   Layer.mergeAll(MountResolver.layer, CliLauncher.layer).pipe(
     Layer.provide(FileTrust.layer),
-    Layer.merge(Layer.mergeAll(stateReader, SpecParser.layer, EnvDecoder.layer))
+    Layer.merge(Layer.mergeAll(stateReader, specParser, EnvDecoder.layer))
   )
 
 /** All five stages and FileTrust, needing only the platform: FileSystem, Exec, HookConfig. */

@@ -4,6 +4,7 @@ import { replaceProcess } from "../platform/execve.ts"
 import { nodeFs } from "../platform/NodeFs.ts"
 import type { BoundedRead } from "../platform/readBounded.ts"
 import { selfDir } from "../platform/Self.ts"
+import type { ContainerConfig } from "../schemas/ContainerConfigShape.ts"
 import { withoutLoaderVariables } from "../schemas/LoaderEnv.ts"
 import { joinPath } from "../schemas/Paths.ts"
 import { PLAN_ENV } from "../wrapper/Plan.ts"
@@ -48,6 +49,7 @@ const main = (loadAdmin: () => Promise<typeof import("./admin.ts")>): number | P
   delete cliEnv[PLAN_ENV]
   const plan = env[PLAN_ENV]
   let state: BoundedRead | undefined
+  let decoded: { readonly bundle: string; readonly config: ContainerConfig } | undefined
   if (plan !== undefined && plannedArgs(process.argv.slice(2))) {
     const { plannedStep } = require("../wrapper/PlannedHook.ts") as typeof import("../wrapper/PlannedHook.ts")
     const step = plannedStep(nodeFs(), plan, joinPath(selfDir(), CLI_NAME), STDIN_PATH)
@@ -65,9 +67,10 @@ const main = (loadAdmin: () => Promise<typeof import("./admin.ts")>): number | P
     const step = firstLookStep(nodeFs(), STDIN_PATH)
     if (step._tag === "Nothing") return 0
     state = step.state
+    decoded = step.decoded
   }
   const { pipeline } = require("./hookPipeline.ts") as typeof import("./hookPipeline.ts")
-  return pipeline(loadAdmin, cliEnv, state)
+  return pipeline(loadAdmin, cliEnv, state, decoded)
 }
 
 /**

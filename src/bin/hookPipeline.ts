@@ -12,9 +12,11 @@ import { failureMessage } from "../platform/NodePlatform.ts"
 import type { BoundedRead } from "../platform/readBounded.ts"
 import { selfDir } from "../platform/Self.ts"
 import * as SyncFileSystem from "../platform/SyncFileSystem.ts"
+import type { ContainerConfig } from "../schemas/ContainerConfigShape.ts"
 import { parseInvocation, USAGE } from "../schemas/Invocation.ts"
 import { joinPath, resolveFrom } from "../schemas/Paths.ts"
 import * as RunLog from "../services/RunLog.ts"
+import { SpecParser } from "../services/SpecParser.ts"
 import { StateReader } from "../services/StateReader.ts"
 
 declare const HOOK_VERSION: string
@@ -23,12 +25,14 @@ declare const HOOK_VERSION: string
  * The hook program's whole pipeline (bin/hook.ts decides when it runs): with bin/hook.ts the only code of
  * the hook that touches `process` (argv, cwd, uid, stdout). It runs `Hook.run`, the pipeline the tests
  * cover, on the Node-facing layers; `--dry-run` is the same run with an Exec that prints the argv instead
- * of becoming the CLI. `cliEnv` is the env the CLI gets; `state`, the state the planned hook already read.
+ * of becoming the CLI. `cliEnv` is the env the CLI gets; `state`, the state a first look or the planned hook
+ * already read; `decoded`, the config of that state's bundle a first look already read and decoded.
  */
 export const pipeline = (
   loadAdmin: () => Promise<typeof import("./admin.ts")>,
   cliEnv: Readonly<Record<string, string>>,
-  state: BoundedRead | undefined
+  state: BoundedRead | undefined,
+  decoded?: { readonly bundle: string; readonly config: ContainerConfig }
 ): number | Promise<number> => {
   const fs = nodeFs()
   const write = (fd: number, text: string) => void fs.writeSync(fd, text)
@@ -76,7 +80,13 @@ export const pipeline = (
       : RunLog.layerFile(resolveFrom(cwd, inv.logFile), (e) =>
           inv.dryRun && e.outcome === "exec" ? { ...e, outcome: "dry-run" } : e
         )
-  const stages = state === undefined ? Hook.layer : Hook.layerWith(StateReader.layerRead(state))
+  const stages =
+    state === undefined
+      ? Hook.layer
+      : Hook.layerWith(
+          StateReader.layerRead(state),
+          decoded === undefined ? undefined : SpecParser.layerDecoded(decoded.bundle, decoded.config)
+        )
   const layer = stages.pipe(Layer.provideMerge(Layer.mergeAll(SyncFileSystem.layer, exec, settings, log)))
   const exit = Effect.runSyncExit(Hook.run.pipe(Effect.provide(layer)))
   if (Exit.isFailure(exit)) {

@@ -1,4 +1,5 @@
 import { Limits } from "../Limits.ts"
+import type { ContainerConfig } from "../schemas/ContainerConfigShape.ts"
 import { MAX_STATE_ITEMS, stateShapeProblem } from "../schemas/ContainerStateShape.ts"
 import { asksForNothing, lookupEnv, VISIBLE_DEVICES } from "../schemas/EnvLookup.ts"
 import { isRecord } from "../schemas/Issue.ts"
@@ -22,7 +23,12 @@ export type StateRead = { readonly _tag: "Text"; readonly text: string } | { rea
 /** What the hook's first look found: a container that asks for no NPU (nothing to do), or the whole pipeline's turn. */
 export type FirstLookStep =
   | { readonly _tag: "Nothing" }
-  | { readonly _tag: "Pipeline"; readonly state: StateRead | undefined }
+  | {
+      readonly _tag: "Pipeline"
+      readonly state: StateRead | undefined
+      /** The state's bundle's config, where it was read and decoded (a request): SpecParser need not again. */
+      readonly decoded?: { readonly bundle: string; readonly config: ContainerConfig }
+    }
 
 /**
  * The hook's run for a container that asks for no NPU, which is every container but the NPU ones where a
@@ -41,8 +47,9 @@ export const firstLookStep = (fs: typeof import("node:fs"), statePath: string): 
   }
   const decoded = state._tag === "Text" ? stateOf(state.text) : undefined
   const found = decoded === undefined ? undefined : configAt(fs, decoded.bundle)
-  if (found === undefined || !asksForNothing(lookupEnv(found.config.env, VISIBLE_DEVICES))) {
-    return { _tag: "Pipeline", state }
+  if (decoded === undefined || found === undefined) return { _tag: "Pipeline", state }
+  if (!asksForNothing(lookupEnv(found.config.env, VISIBLE_DEVICES))) {
+    return { _tag: "Pipeline", state, decoded: { bundle: decoded.bundle, config: found.config } }
   }
   return { _tag: "Nothing" }
 }
