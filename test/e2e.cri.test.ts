@@ -4,6 +4,7 @@ import * as path from "node:path"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as grpc from "@grpc/grpc-js"
 import * as protoLoader from "@grpc/proto-loader"
+import { RUNTIME_MARK } from "../src/wrapper/ContainerEdits.ts"
 import { daemonPath, type EngineGeneration, GENERATIONS, missingPrograms, versionLine } from "./support/engines.ts"
 import { BINARY, cleanup, inCI, ROOT, recordingCli, scratch } from "./support/fixtures.ts"
 import { BUSYBOX, ociArchive } from "./support/images.ts"
@@ -473,6 +474,38 @@ for a in "$@"; do case "$prev" in --bundle|-b) cp "$a/config.json" ${dir}/config
     assert.match(out, /update +\/etc\/containerd\/config.toml/)
     assert.strictEqual(inHost(["cat", "/etc/containerd/config.toml"]), adminConfig(gen, dir))
     assert.strictEqual(host.run(["test", "-e", "/etc/containerd/conf.d/99-ascend.toml"]).status, 1, "the drop-in gone")
+  })
+
+  it("uninstall while a pod with handler ascend runs keeps the binary, and its shim still stops and removes the pod", async () => {
+    // Back in place (the test above uninstalled); the running containerd still knows handler ascend.
+    inHost([BINARY, "install", "--runtime", "containerd"])
+    const { pod_sandbox_id, container_id, started } = await podWith("ascend", {})
+    assert.isUndefined(started, String(started))
+    // The engine's bundles where a host's containerd keeps them (this one's --state is private to the test).
+    const tasks = "/run/containerd/io.containerd.runtime.v2.task"
+    inHost(["sh", "-c", `mkdir -p /run/containerd && ln -sfn ${dir}/state/io.containerd.runtime.v2.task ${tasks}`])
+    try {
+      const out = inHost([BINARY, "uninstall", "--runtime", "containerd"])
+      // Every container this suite started through the wrapper is still running, this one among them.
+      const bundle = path.join(dir, "state/io.containerd.runtime.v2.task/k8s.io", container_id, "config.json")
+      assert.include(fs.readFileSync(bundle, "utf8"), JSON.stringify(RUNTIME_MARK))
+      assert.match(
+        out,
+        /keep +\/usr\/local\/bin\/ascend-docker-hook +\(the hook binary: kept, \d+ running containers were created through the wrapper \(k8s\.io\//
+      )
+      assert.match(out, /keep +\/usr\/local\/bin\/ascend-docker-runtime +\(the runtime wrapper link: kept/)
+      assert.strictEqual(inHost(["cat", "/etc/containerd/config.toml"]), adminConfig(gen, dir), "the settings go")
+      // The shim calls the runtime it was started with (kill, delete): kept, it stops and removes the pod.
+      await call("StopPodSandbox", { pod_sandbox_id })
+      await call("RemovePodSandbox", { pod_sandbox_id })
+      assert.isFalse(fs.existsSync(path.dirname(bundle)), "the container deleted, its bundle gone")
+    } finally {
+      inHost(["rm", "-f", tasks])
+    }
+    assert.match(
+      inHost([BINARY, "uninstall", "--runtime", "containerd"]),
+      /remove +\/usr\/local\/bin\/ascend-docker-hook/
+    )
   })
 }
 

@@ -3,6 +3,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { parse as parseToml } from "smol-toml"
+import { RUNTIME_MARK } from "../src/wrapper/ContainerEdits.ts"
 import { BINARY, cleanup, scratch } from "./support/fixtures.ts"
 
 // The installer, run as the built binary against temp roots holding real-looking runtime configs with
@@ -245,6 +246,48 @@ describe("install / uninstall", () => {
     const out = run(root, "uninstall", ...ALL)
     assert.match(out, /uninstall: 11 changes/)
     assert.deepStrictEqual(snapshot(root), before, "every file as it was: bytes, mode, owner")
+  })
+
+  it("uninstall keeps the binary while containers created through the wrapper run, and removes it once they are gone", () => {
+    const root = host()
+    const bundle = (dir: string, env: ReadonlyArray<string>) => {
+      fs.mkdirSync(path.join(root, dir), { recursive: true })
+      fs.writeFileSync(path.join(root, dir, "config.json"), JSON.stringify({ process: { env } }, null, "\t"))
+    }
+    // A container another runtime made: no mark, no claim on our binary.
+    bundle("run/containerd/io.containerd.runtime.v2.task/moby/other", ["PATH=/bin"])
+    const before = snapshot(root)
+    run(root, "install", ...ALL)
+    const ours = [
+      "run/containerd/io.containerd.runtime.v2.task/k8s.io/pod1",
+      "run/containers/storage/overlay-containers/crio1/userdata",
+      "run/k3s/containerd/io.containerd.runtime.v2.task/k8s.io/pod2"
+    ]
+    for (const dir of ours) bundle(dir, ["PATH=/bin", RUNTIME_MARK])
+    const out = run(root, "uninstall", ...ALL)
+    assert.match(
+      out,
+      /the hook binary: kept, 3 running containers were created through the wrapper \(k8s\.io\/pod1, k8s\.io\/pod2, crio1\)/
+    )
+    assert.isTrue(fs.existsSync(path.join(root, "usr/local/bin/ascend-docker-hook")), "the binary stays")
+    assert.strictEqual(fs.readlinkSync(path.join(root, "usr/local/bin/ascend-docker-runtime")), "ascend-docker-hook")
+    assert.strictEqual(read(root, "/etc/docker/daemon.json"), DAEMON_JSON, "the engines' settings go all the same")
+    assert.strictEqual(read(root, "/etc/containerd/config.toml"), CONFIG_TOML)
+    // The first two are deleted: one left still keeps it.
+    for (const dir of ours.slice(0, 2)) fs.rmSync(path.join(root, dir), { recursive: true })
+    assert.match(
+      run(root, "uninstall", ...ALL),
+      /kept, 1 running container was created through the wrapper \(k8s\.io\/pod2\)/
+    )
+    fs.rmSync(path.join(root, "run/k3s"), { recursive: true })
+    for (const d of [
+      "run/containers/storage/overlay-containers",
+      "run/containerd/io.containerd.runtime.v2.task/k8s.io"
+    ])
+      fs.rmSync(path.join(root, d), { recursive: true })
+    for (const d of ["run/containers/storage", "run/containers"]) fs.rmdirSync(path.join(root, d))
+    assert.match(run(root, "uninstall", ...ALL), /remove .*ascend-docker-hook/)
+    assert.deepStrictEqual(snapshot(root), before, "once they are gone, every file as it was")
   })
 
   it("uninstall after the admin edited the configs removes only our entries and keeps the backups", () => {

@@ -10,6 +10,7 @@ import {
   sameBytes,
   sizeOf
 } from "./Files.ts"
+import { containersUsingWrapper } from "./InUse.ts"
 
 /**
  * The binary in PREFIX/bin and the wrapper, a link to it: placed by install (someone else's file at those
@@ -138,8 +139,29 @@ export const binaryInstall = (ctx: PlanContext): Changes =>
     return [...(yield* placeInstall(ctx, binary(ctx, size))), ...(yield* placeInstall(ctx, wrapperLink(ctx)))]
   })
 
-/** uninstall: the binary and the link gone, or what install set aside back. */
+/**
+ * uninstall: the binary and the link gone, or what install set aside back; both kept, where they are ours,
+ * while running containers were created through the wrapper (InUse.ts): their runtime calls it until each is
+ * deleted. The engines' settings still go, so no new container gets it; an uninstall once they are gone
+ * removes it.
+ */
 export const binaryUninstall = (ctx: PlanContext): Changes =>
   Effect.gen(function* () {
-    return [...(yield* placeUninstall(ctx, binary(ctx, 0))), ...(yield* placeUninstall(ctx, wrapperLink(ctx)))]
+    const changes = [...(yield* placeUninstall(ctx, binary(ctx, 0))), ...(yield* placeUninstall(ctx, wrapperLink(ctx)))]
+    if (!changes.some((c) => c.action === "remove" || c.action === "update")) return changes
+    const inUse = yield* containersUsingWrapper(ctx)
+    if (inUse.count === 0) return changes
+    const one = inUse.count === 1
+    const who = `${inUse.count} running container${inUse.count === 1 ? " was" : "s were"} created through the wrapper (${inUse.examples.join(", ")}${inUse.count > inUse.examples.length ? ", ..." : ""})`
+    const kept: Array<Change> = []
+    for (const p of [binary(ctx, 0), wrapperLink(ctx)]) {
+      const now = yield* current(ctx.fs, ctx.at(p.path))
+      if (now.kind !== "missing" && (yield* p.isOurs(now)))
+        kept.push({
+          action: "keep",
+          path: ctx.at(p.path),
+          why: `${p.what}: kept, ${who}, and ${one ? "its runtime calls it until it is" : "their runtime calls it until each is"} deleted; uninstall again once ${one ? "it is" : "they are"} gone`
+        })
+    }
+    return kept
   })
