@@ -2,9 +2,10 @@ import * as Effect from "effect/Effect"
 import type * as FileSystem from "effect/FileSystem"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Result from "effect/Result"
 import { HookConfig } from "./HookConfig.ts"
 import type { ExecError } from "./platform/Exec.ts"
-import { type AscendRequest, type EnvError, VISIBLE_DEVICES } from "./schemas/AscendEnv.ts"
+import { type AscendRequest, EnvError, VISIBLE_DEVICES, VNPU_SPECS } from "./schemas/AscendEnv.ts"
 import { conflictingDuplicates, gateRequest, ignoresEnv, lookupEnv } from "./schemas/ContainerEnv.ts"
 import type { SpecError } from "./schemas/ContainerSpec.ts"
 import type { ContainerState, StateError } from "./schemas/ContainerState.ts"
@@ -41,6 +42,27 @@ export interface Planned {
   readonly duplicates: ReadonlyArray<string>
 }
 
+/**
+ * A container that asks for a virtual NPU (ASCEND_VNPU_SPECS) has one only if the wrapper made it at create,
+ * which also rewrote the request to the vNPU's id with the VIRTUAL option. Without that (the hook alone, as
+ * hooks.d runs it), the request still names the physical NPU the vNPU was to be cut from: it is refused,
+ * never given the whole NPU in the slice's place. VIRTUAL set by the container itself names a vNPU that
+ * exists already, as upstream reads it.
+ */
+export const vnpuMadeFirst = (env: ReadonlyArray<string>, request: AscendRequest): Result.Result<void, EnvError> => {
+  const specs = lookupEnv(env, VNPU_SPECS)
+  if (specs === undefined || request.options.includes("VIRTUAL")) return Result.void
+  return Result.fail(
+    new EnvError({
+      variable: VNPU_SPECS,
+      reason: "NeedsWrapper",
+      item: specs,
+      detail:
+        "asks for a virtual NPU, which only the runtime wrapper (ascend-docker-runtime) makes, at create; this container was not created through it, and is not given the whole NPU instead"
+    })
+  )
+}
+
 /** Stage 1: the container state, from stdin or --state. */
 export const readState: Effect.Effect<ContainerState, StateError, StateReader> = Effect.gen(function* () {
   return yield* (yield* StateReader).read
@@ -69,6 +91,7 @@ export const planFor = (state: ContainerState): Effect.Effect<Planned, HookError
         duplicates
       }
     }
+    yield* Effect.fromResult(vnpuMadeFirst(config.env, decoded.value))
     const { request, mounts, argv } = yield* launchFor(config.rootfs, decoded.value, state.pid, {
       checkDestinations: true
     })

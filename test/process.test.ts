@@ -522,6 +522,23 @@ for (const build of processBuilds()) {
       refused(host(), /--unprivileged-env takes accept, ignore or refuse/, { args: ["--unprivileged-env", "no"] })
     })
 
+    it("a vNPU the wrapper did not make is refused, never served with the whole NPU it was to be cut from", () => {
+      // The hook alone (hooks.d): ASCEND_VNPU_SPECS with the physical id, as the container wrote it.
+      refused(
+        host({ env: npu("ASCEND_VISIBLE_DEVICES=0", "ASCEND_VNPU_SPECS=vir02") }),
+        /container env ASCEND_VNPU_SPECS: item "vir02" asks for a virtual NPU, which only the runtime wrapper \(ascend-docker-runtime\) makes, at create;/
+      )
+      refused(host({ env: npu("ASCEND_VISIBLE_DEVICES=0", "ASCEND_VNPU_SPECS=") }), /ASCEND_VNPU_SPECS: item ""/)
+      // As the wrapper leaves a container whose vNPU it made: the vNPU's id, with VIRTUAL.
+      const made = npu("ASCEND_VISIBLE_DEVICES=100", "ASCEND_RUNTIME_OPTIONS=VIRTUAL", "ASCEND_VNPU_SPECS=vir02")
+      assert.include(argvOf(host({ env: made })).join(" "), "--devices 100")
+      // Without ASCEND_VNPU_SPECS, or with no NPU asked for, nothing changes.
+      assert.deepStrictEqual(argvOf(host({ env: npu("ASCEND_VISIBLE_DEVICES=0") })).slice(0, 2), ["--devices", "0"])
+      const none = runHook(host({ env: npu("ASCEND_VNPU_SPECS=vir02") }))
+      assert.strictEqual(none.status, 0, none.stderr)
+      assert.isUndefined(none.cli)
+    })
+
     it("--cli-protocol takes only 2021 or 2023", () => {
       refused(host({ env: npu("ASCEND_VISIBLE_DEVICES=0") }), /--cli-protocol takes 2021 or 2023, not "2022"/, {
         args: ["--cli-protocol", "2022"]

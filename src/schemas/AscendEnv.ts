@@ -10,6 +10,8 @@ export const RUNTIME_OPTIONS = "ASCEND_RUNTIME_OPTIONS"
 export const ALLOW_LINK = "ASCEND_ALLOW_LINK"
 /** Read with the 2023 protocol only: `True` leaves out the UB fabric's driver list (Ascend 950 / A5 hosts). */
 export const DISABLE_UB_MOUNT = "DISABLE_UB_MOUNT"
+/** A virtual NPU's template: the wrapper makes one at create (wrapper/Vnpu.ts); the hook alone cannot. */
+export const VNPU_SPECS = "ASCEND_VNPU_SPECS"
 
 /** One of the variables. */
 export type AscendVariable =
@@ -18,6 +20,7 @@ export type AscendVariable =
   | typeof RUNTIME_OPTIONS
   | typeof ALLOW_LINK
   | typeof DISABLE_UB_MOUNT
+  | typeof VNPU_SPECS
 
 /** A runtime option the native CLI understands. */
 export type RuntimeOption = "NODRV" | "VIRTUAL"
@@ -55,6 +58,7 @@ export class EnvError extends Data.TaggedError("EnvError")<{
     | "OutOfRange"
     | "BadName"
     | "Unprivileged"
+    | "NeedsWrapper"
   readonly item: string
   readonly detail: string
 }> {

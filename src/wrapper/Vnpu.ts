@@ -11,7 +11,8 @@ import {
   type AscendRequest,
   RUNTIME_OPTIONS,
   type UnprivilegedEnvPolicy,
-  VISIBLE_DEVICES
+  VISIBLE_DEVICES,
+  VNPU_SPECS
 } from "../schemas/AscendEnv.ts"
 import { lookupEnv } from "../schemas/ContainerEnv.ts"
 import { joinPath } from "../schemas/Paths.ts"
@@ -24,7 +25,7 @@ import { type HookEntry, npuEdits } from "./ContainerEdits.ts"
 import { recordPath } from "./VnpuRecord.ts"
 
 /** The container variable that asks for a virtual NPU cut from its one physical NPU, by template name. */
-export const VNPU_SPECS = "ASCEND_VNPU_SPECS"
+export { VNPU_SPECS }
 /** The name the destroy program answers to (multi-call, like the wrapper): argv[0] of the poststop hook. */
 export const DESTROY_PROGRAM = "ascend-docker-destroy"
 /** The highest physical id a vNPU can be cut from (dcmi: 64 cards of 4 devices). */
