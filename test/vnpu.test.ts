@@ -631,6 +631,48 @@ describe.runIf(canRun)("chip-aware device sets, from the driver where it is pres
     host.run(["runc", "delete", seen.id])
   })
 
+  it("cdi generate gives every device the chip's set, as the wrapper's cdi mode does (310B here)", () => {
+    standIn({ chip: "310B1" })
+    const root = devRoot([...ALL, "davinci_manager_docker"])
+    const out = path.join(base, `spec-${++counter}.json`)
+    const r = host.run(
+      [
+        path.join(bin, "ascend-docker-hook"),
+        "cdi",
+        "generate",
+        "--dev-root",
+        root,
+        "--config-dir",
+        path.join(base, "conf"),
+        "--output",
+        out
+      ],
+      { encoding: "utf8" }
+    )
+    assert.strictEqual(r.status, 0, String(r.stderr))
+    const spec = JSON.parse(fs.readFileSync(out, "utf8")) as {
+      containerEdits: { deviceNodes: ReadonlyArray<{ path: string; hostPath?: string }> }
+    }
+    const shared = spec.containerEdits.deviceNodes.map((n) => n.path.slice("/dev/".length)).sort()
+    assert.deepStrictEqual(shared, ["davinci_manager", "dvpp_cmdlist", "hdmi", "svm0", "ts_aisle", "vdec"])
+    assert.strictEqual(
+      spec.containerEdits.deviceNodes.find((n) => n.path === "/dev/davinci_manager")?.hostPath,
+      path.join(root, "davinci_manager_docker"),
+      "davinci_manager from davinci_manager_docker"
+    )
+    assert.deepStrictEqual(["davinci0", ...shared].sort(), nodesFor(root).paths, "the wrapper's cdi mode")
+    // A node the chip requires that the host lacks: refused in one line, nothing written.
+    standIn({ chip: "910B3" })
+    const lacking = devRoot(["davinci0", "davinci_manager", "devmm_svm"])
+    const refused = host.run(
+      [path.join(bin, "ascend-docker-hook"), "cdi", "generate", "--dev-root", lacking, "--output", `${out}.2`],
+      { encoding: "utf8" }
+    )
+    assert.strictEqual(refused.status, 1)
+    oneLine(String(refused.stderr), /hisi_hdc: does not exist/)
+    assert.isFalse(fs.existsSync(`${out}.2`))
+  })
+
   it("Atlas 200I SoC A1: no common manager nodes; 910B elsewhere: the common ones and dvpp_cmdlist", () => {
     const root = devRoot(ALL)
     standIn({ chip: "310", product: "Atlas 200I SoC A1" })

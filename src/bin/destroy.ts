@@ -18,7 +18,7 @@ import { containerIdOf, DEFAULT_STATE_DIR } from "../wrapper/VnpuRecord.ts"
 const ID = /^(0|[1-9][0-9]{0,3})$/
 
 /** The driver as this process can have it: the library through bun:ffi in the binary; on Node, a refusal. */
-const driverLayer = () =>
+export const driverLayer = () =>
   isBinary()
     ? Driver.layer({ arch: process.arch === "arm64" ? "arm64" : "x64", open: openDcmi })
     : unavailableDriver(

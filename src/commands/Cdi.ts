@@ -4,6 +4,7 @@ import * as FileSystem from "effect/FileSystem"
 import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import { parse as parseYaml } from "yaml"
+import { driverLayer } from "../bin/destroy.ts"
 import { DEFAULT_CONFIG_DIR, HookConfig } from "../HookConfig.ts"
 import { nodeFs } from "../platform/NodeFs.ts"
 import * as NodePlatform from "../platform/NodePlatform.ts"
@@ -13,6 +14,7 @@ import { DeviceNodes, type DeviceNode as HostNode } from "../services/DeviceNode
 import { FileTrust } from "../services/FileTrust.ts"
 import { MountResolver, type ResolvedMounts } from "../services/MountResolver.ts"
 import { DRIVER_LIB_DIRS, npuEdits } from "../wrapper/ContainerEdits.ts"
+import { chipAwareShared } from "../wrapper/Vnpu.ts"
 import { type Flag, flagHelp, parseFlags } from "./Flags.ts"
 import { type HostFiles, hostFiles } from "./HostFiles.ts"
 import { freshBackupName } from "./install/Files.ts"
@@ -36,9 +38,11 @@ export const CDI_USAGE = `usage: ascend-docker-hook cdi generate [--dev-root DIR
        ascend-docker-hook cdi list [--cdi-dir DIR]...
 
 generate  writes one Container Device Interface spec for the NPUs on this host: a device per
-          /dev/davinciN (named N) and "all"; for every device the shared nodes that exist
-          (davinci_manager, from davinci_manager_docker where there is one; devmm_svm, hisi_hdc,
-          dvpp_cmdlist, uburma/*, ummu/*), the driver paths of the mount lists (read-only bind mounts)
+          /dev/davinciN (named N) and "all"; for every device the shared nodes: the chip's own set
+          where the driver (libdcmi.so) names the chip, as the wrapper gives it (a node the chip
+          requires and the host lacks is refused), else those that exist (davinci_manager, from
+          davinci_manager_docker where there is one; devmm_svm, hisi_hdc, dvpp_cmdlist, uburma/*,
+          ummu/*); the driver paths of the mount lists (read-only bind mounts)
           and LD_LIBRARY_PATH for the driver's lib dirs that exist: what the wrapper's cdi mode gives.
           Mount lists are read and checked exactly as the hook reads them.
           Defaults: --dev-root /dev, --mounts base, --kind ascend.com/npu (today's Ascend CDI mode and
@@ -164,12 +168,14 @@ const specFor = (args: ReadonlyArray<string>, host: HostFiles): Generated | NoNp
     const ids = yield* nodes.present
     if (ids.length === 0) return undefined
     const npus = yield* nodes.npus(ids)
-    const shared = yield* nodes.shared
+    // The chip's own set where the driver can be asked (the binary, with libdcmi.so), as the wrapper gives it;
+    // the /dev-based set otherwise (no library, the Node bundle).
+    const shared = yield* chipAwareShared
     const mounts = yield* (yield* MountResolver).resolve(names.success)
     const libDirs = DRIVER_LIB_DIRS.filter((d) => host.exists(d))
     return buildCdiSpec({ kind, npus, shared, mounts, libDirs })
   })
-  const layer = Layer.mergeAll(MountResolver.layer, DeviceNodes.layer(devRoot)).pipe(
+  const layer = Layer.mergeAll(MountResolver.layer, DeviceNodes.layer(devRoot), driverLayer()).pipe(
     Layer.provide(FileTrust.layer),
     Layer.provide(
       Layer.mergeAll(
