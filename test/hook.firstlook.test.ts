@@ -2,6 +2,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { firstLookStep } from "../src/wrapper/PlannedHook.ts"
+import { doc, naiveAsksForNothing } from "./support/configs.ts"
 import { cleanup, makeHost, processBuilds, runHook, scratch } from "./support/fixtures.ts"
 
 // The hook's first look (issue 22): registered without a plan, as hooks.d registers it for every container
@@ -13,16 +14,6 @@ const dirs: Array<string> = []
 afterAll(() => {
   for (const d of dirs) cleanup(d)
 })
-
-/** A config.json around an env list written as given (escapes and all), with optional annotations. */
-const doc = (env: string, annotations = "") =>
-  `{"ociVersion":"1.0.2","process":{"env":${env}},"root":{"path":"rootfs"}${annotations === "" ? "" : `,"annotations":${annotations}`}}`
-
-/** The shortcut that must not be taken: the key as we spell it, the value after its last occurrence. */
-const naiveAsksForNothing = (text: string): boolean => {
-  const at = text.lastIndexOf("ASCEND_VISIBLE_DEVICES=")
-  return at === -1 || text.startsWith("ASCEND_VISIBLE_DEVICES=void", at)
-}
 
 // Each asks for NPUs through the env, and a check of the text alone says it does not.
 const requests: ReadonlyArray<readonly [string, string]> = [

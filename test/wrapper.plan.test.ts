@@ -10,6 +10,7 @@ import { RUNTIME_MARK } from "../src/wrapper/ContainerEdits.ts"
 import { asksForNoNpu, decodeConfigText, markIfNoRequest } from "../src/wrapper/NoRequest.ts"
 import { decodePlan, PLAN_ENV } from "../src/wrapper/Plan.ts"
 import { prepareBundle, type WrapperSettings } from "../src/wrapper/WrapperMain.ts"
+import { doc, naiveAsksForNothing } from "./support/configs.ts"
 import { BINARY, cleanup, type Host, makeHost, recordingCli, scratch } from "./support/fixtures.ts"
 
 // The wrapper's work in proportion to what a container asks (issue 22): the no-request path that loads no
@@ -20,19 +21,6 @@ const dirs: Array<string> = []
 afterAll(() => {
   for (const d of dirs) cleanup(d)
 })
-
-/** config.json text around an env list (written as given, escapes and all) and optional annotations. */
-const doc = (env: string, annotations = "") =>
-  `{"ociVersion":"1.0.2","process":{"env":${env}},"root":{"path":"rootfs"}${annotations === "" ? "" : `,"annotations":${annotations}`}}`
-
-/**
- * A check of the text alone, the shortcut that must not be taken: the key as we spell it, the value after its
- * last occurrence, annotations not looked at.
- */
-const naiveAsksForNothing = (text: string): boolean => {
-  const at = text.lastIndexOf("ASCEND_VISIBLE_DEVICES=")
-  return at === -1 || text.startsWith("ASCEND_VISIBLE_DEVICES=void", at)
-}
 
 describe("a container that asks for nothing: decided exactly, as every stage reads the config", () => {
   const asks = (text: string) => {

@@ -39,13 +39,7 @@ export type FirstLookStep =
  * request) gives the state read so far to the whole pipeline, which then decides or refuses in its own words.
  */
 export const firstLookStep = (fs: typeof import("node:fs"), statePath: string): FirstLookStep => {
-  let state: StateRead
-  try {
-    state = readState(fs, statePath)
-  } catch {
-    return { _tag: "Pipeline", state: undefined }
-  }
-  const decoded = state._tag === "Text" ? stateOf(state.text) : undefined
+  const { state, decoded } = stateAt(fs, statePath)
   const found = decoded === undefined ? undefined : configAt(fs, decoded.bundle)
   if (decoded === undefined || found === undefined) return { _tag: "Pipeline", state }
   if (!asksForNothing(lookupEnv(found.config.env, VISIBLE_DEVICES))) {
@@ -96,6 +90,23 @@ const stateOf = (text: string): { readonly pid: number; readonly bundle: string 
   return { pid: value.pid as number, bundle: value.bundle as string }
 }
 
+/** The state as read (none when reading failed) and, where StateReader would decode it, its pid and bundle. */
+const stateAt = (
+  fs: typeof import("node:fs"),
+  statePath: string
+): {
+  readonly state: StateRead | undefined
+  readonly decoded: { readonly pid: number; readonly bundle: string } | undefined
+} => {
+  let state: StateRead
+  try {
+    state = readState(fs, statePath)
+  } catch {
+    return { state: undefined, decoded: undefined }
+  }
+  return { state, decoded: state._tag === "Text" ? stateOf(state.text) : undefined }
+}
+
 /** The destination walk's lookups over node:fs, answering as MountSafety's FileSystem ones do. */
 const lookups =
   (fs: typeof import("node:fs")) =>
@@ -120,14 +131,8 @@ export const plannedStep = (
 ): PlannedStep => {
   const plan = decodePlan(planText)
   if (plan === undefined || plan.argv[0] !== cliPath) return { _tag: "Pipeline", state: undefined }
-  let state: StateRead
-  try {
-    state = readState(fs, statePath)
-  } catch {
-    return { _tag: "Pipeline", state: undefined }
-  }
-  const decoded = state._tag === "Text" ? stateOf(state.text) : undefined
-  if (decoded === undefined || decoded.bundle !== plan.bundle) return { _tag: "Pipeline", state }
+  const { state, decoded } = stateAt(fs, statePath)
+  if (state === undefined || decoded === undefined || decoded.bundle !== plan.bundle) return { _tag: "Pipeline", state }
   const look = lookups(fs)
   const missing = new Set<string>()
   for (const path of plan.mounts) {
