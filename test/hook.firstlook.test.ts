@@ -1,9 +1,10 @@
+import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { firstLookStep } from "../src/wrapper/PlannedHook.ts"
 import { doc, naiveAsksForNothing } from "./support/configs.ts"
-import { cleanup, makeHost, processBuilds, runHook, scratch } from "./support/fixtures.ts"
+import { BUILDS, cleanup, makeHost, processBuilds, runHook, scratch } from "./support/fixtures.ts"
 
 // The hook's first look (issue 22): registered without a plan, as hooks.d registers it for every container
 // of Podman and CRI-O, the hook decides "asks for no NPU" without loading Effect, from the state and
@@ -126,6 +127,50 @@ describe("the hook's first look, in the builds: the pipeline's outcome, word for
         if (quick.argv !== undefined) execs++
       }
       assert.strictEqual(execs, requests.length, "each request reached the CLI, through the pipeline")
+    }, 120_000)
+  }
+})
+
+describe("the hook's first look on a non-blocking stdin written in pieces", () => {
+  // A runtime may hand the hook its stdin non-blocking; the state then arrives as it is written. The first
+  // look must wait out EAGAIN as the pipeline's reader does, not take half a state for a bad one.
+  const SPLIT = String.raw`
+import fcntl, json, os, subprocess, sys, time
+cmd, state, env = json.loads(sys.argv[1]), sys.argv[2].encode(), json.loads(sys.argv[3])
+r, w = os.pipe()
+fcntl.fcntl(r, fcntl.F_SETFL, fcntl.fcntl(r, fcntl.F_GETFL) | os.O_NONBLOCK)
+p = subprocess.Popen(cmd, stdin=r, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+os.close(r)
+os.write(w, state[:20])
+time.sleep(0.3)
+os.write(w, state[20:])
+os.close(w)
+out, err = p.communicate()
+print(json.dumps({"status": p.returncode, "stderr": err.decode()}))
+`
+  for (const build of processBuilds()) {
+    it(`${build}: no request exits 0; a request reaches the CLI`, () => {
+      for (const [env, cli] of [
+        [["PATH=/bin"], false],
+        [["ASCEND_VISIBLE_DEVICES=1"], true]
+      ] as const) {
+        const h = makeHost({ env: [...env] })
+        dirs.push(h.dir)
+        const command = [...BUILDS[build](), "--config-dir", h.configDir, "--cli", h.cli]
+        const r = spawnSync(
+          "/usr/bin/python3",
+          ["-c", SPLIT, JSON.stringify(command), h.state, JSON.stringify({ ADH_RECORD: h.record })],
+          {
+            encoding: "utf8",
+            cwd: h.bundle,
+            timeout: 60_000
+          }
+        )
+        assert.strictEqual(r.status, 0, r.stderr)
+        const run = JSON.parse(r.stdout) as { status: number; stderr: string }
+        assert.deepStrictEqual(run, { status: 0, stderr: "" }, `${build} ${env.join(" ")}`)
+        assert.strictEqual(fs.existsSync(h.record), cli, "the CLI ran only for the request")
+      }
     }, 120_000)
   }
 })

@@ -7,6 +7,7 @@ import * as PlatformError from "effect/PlatformError"
 import { reasonOf } from "./Errno.ts"
 import { nodeFs } from "./NodeFs.ts"
 import { readAllocWith } from "./readAlloc.ts"
+import { readRetrying } from "./readRetrying.ts"
 
 export { reasonOf }
 
@@ -88,23 +89,12 @@ export const make = (fs: typeof NodeFs): FileSystem.FileSystem => {
     Effect.try({ try: f, catch: fromErrno(method, path) })
 
   /** A read that waits out EAGAIN, for a descriptor someone left in O_NONBLOCK (the runtime's timeout bounds it). */
-  const readRetrying = (fd: number, buffer: Uint8Array, at: bigint | null): number => {
-    for (;;) {
-      try {
-        return fs.readSync(fd, buffer, 0, buffer.length, at)
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== "EAGAIN") throw e
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2)
-      }
-    }
-  }
-
   const makeFile = (fd: number): FileSystem.File => {
     // null: read where the descriptor is (works on pipes); a bigint once seek has been called.
     let position: bigint | null = null
     const read = (buffer: Uint8Array, options?: FileSystem.File.ReadOptions) =>
       call("read", fd, () => {
-        const n = readRetrying(fd, buffer, options?.position ?? position)
+        const n = readRetrying(fs, fd, buffer, 0, buffer.length, options?.position ?? position)
         if (options?.position === undefined && position !== null) position += BigInt(n)
         return n
       })

@@ -1,4 +1,5 @@
 import { Limits } from "../Limits.ts"
+import { readRetrying } from "../platform/readRetrying.ts"
 import type { ContainerConfig } from "../schemas/ContainerConfigShape.ts"
 import { MAX_STATE_ITEMS, stateShapeProblem } from "../schemas/ContainerStateShape.ts"
 import { asksForNothing, lookupEnv, VISIBLE_DEVICES } from "../schemas/EnvLookup.ts"
@@ -55,7 +56,8 @@ export type PlannedStep =
 
 /**
  * Reads the state, bounded, as SyncFileSystem reads it: /dev/stdin is fd 0 itself, neither reopened (ENXIO
- * when a runtime hands the hook a socket) nor closed, and read with its flags left alone for the CLI.
+ * when a runtime hands the hook a socket) nor closed, read with its flags left alone for the CLI, and EAGAIN
+ * (a non-blocking stdin written in pieces) waited out.
  */
 const readState = (fs: typeof import("node:fs"), path: string): StateRead => {
   const stdin = path === "/dev/stdin"
@@ -65,7 +67,7 @@ const readState = (fs: typeof import("node:fs"), path: string): StateRead => {
     let total = 0
     while (total <= Limits.stateBytes) {
       const chunk = Buffer.allocUnsafe(Math.min(64 * 1024, Limits.stateBytes + 1 - total))
-      const n = fs.readSync(fd, chunk, 0, chunk.length, null)
+      const n = readRetrying(fs, fd, chunk, 0, chunk.length, null)
       if (n === 0) break
       chunks.push(chunk.subarray(0, n))
       total += n
