@@ -9,6 +9,7 @@ import { type AscendRequest, EnvError, VISIBLE_DEVICES, VNPU_SPECS } from "./sch
 import { conflictingDuplicates, gateRequest, ignoresEnv, lookupEnv } from "./schemas/ContainerEnv.ts"
 import type { SpecError } from "./schemas/ContainerSpec.ts"
 import type { ContainerState, StateError } from "./schemas/ContainerState.ts"
+import { WRAPPER_MARK_KEY, WRAPPER_MARK_VALUE } from "./schemas/EnvLookup.ts"
 import type { MountError } from "./schemas/MountList.ts"
 import { CliLauncher, type LaunchError } from "./services/CliLauncher.ts"
 import { EnvDecoder } from "./services/EnvDecoder.ts"
@@ -44,14 +45,19 @@ export interface Planned {
 
 /**
  * A container that asks for a virtual NPU (ASCEND_VNPU_SPECS) has one only if the wrapper made it at create,
- * which also rewrote the request to the vNPU's id with the VIRTUAL option. Without that (the hook alone, as
- * hooks.d runs it), the request still names the physical NPU the vNPU was to be cut from: it is refused,
- * never given the whole NPU in the slice's place. VIRTUAL set by the container itself names a vNPU that
- * exists already, as upstream reads it.
+ * which also rewrote the request to the vNPU's id with the VIRTUAL option. Without the wrapper (the hook
+ * alone, as hooks.d runs it), the request still names the physical NPU the vNPU was to be cut from: it is
+ * refused, never given the whole NPU in the slice's place. VIRTUAL set by the container itself names a vNPU
+ * that exists already, as upstream reads it. A container the wrapper created (its mark) had the vNPU ask
+ * judged there (made, refused, or ignored under the privilege gate while a CDI annotation's request was
+ * served): the hook follows that. The mark is no boundary: a container that forges it gets the physical NPU
+ * it names, which it could ask for without ASCEND_VNPU_SPECS; the check keeps an honest ask from a silent
+ * wrong answer.
  */
 export const vnpuMadeFirst = (env: ReadonlyArray<string>, request: AscendRequest): Result.Result<void, EnvError> => {
   const specs = lookupEnv(env, VNPU_SPECS)
   if (specs === undefined || request.options.includes("VIRTUAL")) return Result.void
+  if (lookupEnv(env, WRAPPER_MARK_KEY) === WRAPPER_MARK_VALUE) return Result.void
   return Result.fail(
     new EnvError({
       variable: VNPU_SPECS,

@@ -532,6 +532,9 @@ for (const build of processBuilds()) {
       // As the wrapper leaves a container whose vNPU it made: the vNPU's id, with VIRTUAL.
       const made = npu("ASCEND_VISIBLE_DEVICES=100", "ASCEND_RUNTIME_OPTIONS=VIRTUAL", "ASCEND_VNPU_SPECS=vir02")
       assert.include(argvOf(host({ env: made })).join(" "), "--devices 100")
+      // A container the wrapper created (its mark) had the ask judged there: the hook follows it.
+      const marked = npu("ASCEND_VISIBLE_DEVICES=0", "ASCEND_VNPU_SPECS=vir02", "ASCEND_DOCKER_RUNTIME=True")
+      assert.include(argvOf(host({ env: marked })).join(" "), "--devices 0")
       // Without ASCEND_VNPU_SPECS, or with no NPU asked for, nothing changes.
       assert.deepStrictEqual(argvOf(host({ env: npu("ASCEND_VISIBLE_DEVICES=0") })).slice(0, 2), ["--devices", "0"])
       const none = runHook(host({ env: npu("ASCEND_VNPU_SPECS=vir02") }))

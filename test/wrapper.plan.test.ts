@@ -291,6 +291,33 @@ describe.runIf(fs.existsSync(BINARY))("the plan made at create, run by the hook 
     assert.isUndefined(planned.argv, "the CLI never ran")
   })
 
+  it("a vNPU ask the wrapper ignored (unprivileged, policy ignore) while it served an annotation: so does the hook", () => {
+    // The device plugin's annotation is served whatever the policy; the container's own ASCEND_VNPU_SPECS goes
+    // through the gate and is ignored. The hook at prestart (the whole pipeline: the admin gave it a log)
+    // must follow the wrapper, not refuse the vNPU ask it sees in the env (a review found it did).
+    const h = makeHost({
+      config: {
+        process: { env: ["PATH=/bin", "ASCEND_VNPU_SPECS=vir01"] },
+        root: { path: "rootfs" },
+        annotations: { "cdi.k8s.io/ascend": "ascend.com/npu=0" }
+      },
+      lists: { base: "" }
+    })
+    dirs.push(h.dir)
+    const log = path.join(h.dir, "hook.log")
+    const entry = create(h, {
+      ASCEND_DOCKER_RUNTIME_UNPRIVILEGED_ENV: "ignore",
+      ASCEND_DOCKER_RUNTIME_HOOK_ARGS: `--log ${log}`
+    })!
+    assert.isFalse(
+      entry.env.some((e) => e.startsWith(PLAN_ENV)),
+      "the whole pipeline at prestart"
+    )
+    const r = runEntry(h, entry)
+    assert.strictEqual(r.status, 0, r.stderr)
+    assert.deepStrictEqual(r.argv?.slice(1, 3), ["--devices", "0"])
+  })
+
   it("no plan where the admin gave the hook arguments, or a stage refuses at create: the hook refuses at prestart", () => {
     const logged = host(["ASCEND_VISIBLE_DEVICES=0"])
     const entry = create(logged, { ASCEND_DOCKER_RUNTIME_HOOK_ARGS: `--log ${path.join(logged.dir, "hook.log")}` })!

@@ -24,3 +24,7 @@ export const lookupEnv = (env: ReadonlyArray<string>, key: string): string | und
 /** True when ASCEND_VISIBLE_DEVICES asks for no NPU: unset, blank, or `void`. */
 export const asksForNothing = (visible: string | undefined): boolean =>
   visible === undefined || trimSpace(visible) === "" || trimSpace(visible) === NO_DEVICES
+
+/** The mark the wrapper gives every container it creates (the Ascend device plugin looks for it), as key and value. */
+export const WRAPPER_MARK_KEY = "ASCEND_DOCKER_RUNTIME"
+export const WRAPPER_MARK_VALUE = "True"

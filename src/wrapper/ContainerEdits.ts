@@ -1,4 +1,5 @@
 import { HOOK_ENV } from "../Defaults.ts"
+import { WRAPPER_MARK_KEY, WRAPPER_MARK_VALUE } from "../schemas/EnvLookup.ts"
 import type { DeviceNode } from "../services/DeviceNodes.ts"
 import type { ResolvedMounts } from "../services/MountResolver.ts"
 import { appendToArray, arrayAt, arrayRefusal, replaceValue } from "./JsonSplice.ts"
@@ -29,7 +30,7 @@ export const DRIVER_LIB_DIRS = [
   "/usr/local/Ascend/driver/lib64/driver"
 ] as const
 /** The mark every container created through the wrapper gets (the Ascend device plugin looks for it). */
-export const RUNTIME_MARK = "ASCEND_DOCKER_RUNTIME=True"
+export const RUNTIME_MARK = `${WRAPPER_MARK_KEY}=${WRAPPER_MARK_VALUE}`
 
 /** The edits for NPU nodes, the shared nodes, and (unless None: NODRV) the mount lists' paths and lib dirs. */
 export const npuEdits = (input: {
