@@ -181,6 +181,10 @@ for a in "$@"; do case "$prev" in --bundle|-b) cp "$a/config.json" ${dir}/config
   }, 120_000)
 
   afterAll(async () => {
+    // The pods' shims stop and delete their containers through the runtime they were started with, which the
+    // suite's last uninstall removed: put it back first, or StopPodSandbox fails and the containers' processes
+    // outlive the suite.
+    host?.run([BINARY, "install", "--runtime", "containerd"])
     for (const id of pods) {
       await call("StopPodSandbox", { pod_sandbox_id: id }).catch(() => {})
       await call("RemovePodSandbox", { pod_sandbox_id: id }).catch(() => {})
