@@ -2,11 +2,10 @@ import { type ChildProcess, execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import * as grpc from "@grpc/grpc-js"
-import * as protoLoader from "@grpc/proto-loader"
 import { RUNTIME_MARK } from "../src/wrapper/ContainerEdits.ts"
+import { criClient, STAND_IN_NODES } from "./support/cri.ts"
 import { daemonPath, type EngineGeneration, GENERATIONS, missingPrograms, versionLine } from "./support/engines.ts"
-import { BINARY, cleanup, inCI, ROOT, recordingCli, scratch } from "./support/fixtures.ts"
+import { BINARY, cleanup, inCI, recordingCli, scratch } from "./support/fixtures.ts"
 import { BUSYBOX, ociArchive } from "./support/images.ts"
 import { canMakePrivateHost, type PrivateHost, privateHost } from "./support/privateHost.ts"
 
@@ -77,25 +76,15 @@ const adminConfigV3 = (dir: string) => `version = 3
 `
 const adminConfig = (gen: EngineGeneration, dir: string) => (gen.cdi ? adminConfigV3(dir) : adminConfigV2(dir))
 
-const NODES: ReadonlyArray<readonly [string, number, number]> = [
-  ["davinci0", 240, 0],
-  ["davinci1", 240, 1],
-  ["davinci_manager", 241, 0],
-  ["devmm_svm", 241, 1],
-  ["hisi_hdc", 241, 2]
-]
 const DRIVER = "/usr/local/Ascend/driver"
 /** The LD_LIBRARY_PATH the CDI edits give: the driver's lib dirs that exist. */
 const LD = `${DRIVER}/lib64/common:${DRIVER}/lib64/driver`
-
-// biome-ignore lint/suspicious/noExplicitAny: the gRPC client is made from the .proto at run time
-type Client = any
 
 const suite = (gen: EngineGeneration) => () => {
   let dir = ""
   let host: PrivateHost
   let containerd: ChildProcess | undefined
-  let client: Client
+  let cri: ReturnType<typeof criClient> | undefined
   const sock = () => path.join(dir, "containerd.sock")
   const dev = () => path.join(dir, "dev")
   const pods: Array<string> = []
@@ -105,12 +94,7 @@ const suite = (gen: EngineGeneration) => () => {
     assert.strictEqual(r.status, 0, `${argv.join(" ")}: ${r.stderr}`)
     return String(r.stdout)
   }
-  const call = <A>(method: string, request: object): Promise<A> =>
-    new Promise((resolve, reject) =>
-      client[method](request, { deadline: Date.now() + 60_000 }, (e: Error | null, r: A) =>
-        e ? reject(e) : resolve(r)
-      )
-    )
+  const call = <A>(method: string, request: object): Promise<A> => cri!.call<A>(method, request)
   const record = () => {
     const r = host.run(["cat", "/usr/local/bin/record.json"], { encoding: "utf8" })
     return r.status === 0 ? (JSON.parse(String(r.stdout)) as { argv: Array<string> }) : undefined
@@ -124,7 +108,7 @@ const suite = (gen: EngineGeneration) => () => {
     inHost(["install", "-m", "0755", recordingCli("2021"), "/usr/local/bin/ascend-docker-cli"])
     inHost(["sh", "-c", `mkdir -p ${DRIVER}/lib64/common ${DRIVER}/lib64/driver && echo 23.0 > ${DRIVER}/version.info`])
     fs.mkdirSync(dev(), { recursive: true })
-    for (const [name, major, minor] of NODES)
+    for (const [name, major, minor] of STAND_IN_NODES)
       execFileSync("mknod", ["-m", "0660", path.join(dev(), name), "c", String(major), String(minor)])
     // ADH_DEBUG_RUNC=1 (with ADH_KEEP=1) puts a runc in front of the real one that keeps each bundle's
     // config.json and runc's log in the scratch dir: what the shim hides when runc fails.
@@ -170,14 +154,7 @@ for a in "$@"; do case "$prev" in --bundle|-b) cp "$a/config.json" ${dir}/config
     })
     assert.strictEqual(imported.status, 0, imported.stderr)
 
-    const definition = protoLoader.loadSync(path.join(ROOT, "test/support/cri.proto"), {
-      keepCase: true,
-      longs: String,
-      enums: String,
-      defaults: true
-    })
-    const runtime = (grpc.loadPackageDefinition(definition) as Client).runtime.v1
-    client = new runtime.RuntimeService(`unix://${sock()}`, grpc.credentials.createInsecure())
+    cri = criClient(sock())
   }, 120_000)
 
   afterAll(async () => {
@@ -189,7 +166,7 @@ for a in "$@"; do case "$prev" in --bundle|-b) cp "$a/config.json" ${dir}/config
       await call("StopPodSandbox", { pod_sandbox_id: id }).catch(() => {})
       await call("RemovePodSandbox", { pod_sandbox_id: id }).catch(() => {})
     }
-    client?.close()
+    cri?.close()
     if (containerd?.pid !== undefined) {
       process.kill(containerd.pid, "SIGTERM")
       await new Promise((r) => containerd!.once("exit", r).once("error", r))

@@ -2,6 +2,7 @@ import { type ChildProcess, execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { STAND_IN_NODES } from "./support/cri.ts"
 import { daemonPath, type EngineGeneration, GENERATIONS, missingPrograms, versionLine } from "./support/engines.ts"
 import { BINARY, cleanup, inCI, recordingCli, scratch } from "./support/fixtures.ts"
 import { BUSYBOX, rootfsTar } from "./support/images.ts"
@@ -34,13 +35,6 @@ for (const gen of GENERATIONS) {
 }
 
 const IMAGE = "local/busybox:1"
-const NODES: ReadonlyArray<readonly [string, number, number]> = [
-  ["davinci0", 240, 0],
-  ["davinci1", 240, 1],
-  ["davinci_manager", 241, 0],
-  ["devmm_svm", 241, 1],
-  ["hisi_hdc", 241, 2]
-]
 
 const suite = (gen: EngineGeneration) => () => {
   let dir = ""
@@ -162,7 +156,7 @@ const suite = (gen: EngineGeneration) => () => {
   const standInNodes = () => {
     const dev = path.join(dir, "dev")
     fs.mkdirSync(dev, { recursive: true })
-    for (const [name, major, minor] of NODES)
+    for (const [name, major, minor] of STAND_IN_NODES)
       if (!fs.existsSync(path.join(dev, name)))
         execFileSync("mknod", ["-m", "0660", path.join(dev, name), "c", String(major), String(minor)])
     return dev

@@ -2,8 +2,7 @@ import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_pr
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import * as grpc from "@grpc/grpc-js"
-import * as protoLoader from "@grpc/proto-loader"
+import { criClient } from "./support/cri.ts"
 import { BINARY, cleanup, inCI, NODE, QEMU_ARM64, ROOT, recordingCli, scratch } from "./support/fixtures.ts"
 import { BUSYBOX, ociArchive, rootfsTar } from "./support/images.ts"
 import {
@@ -272,8 +271,6 @@ const node = async (dir: string) => {
   return { host, inHost, pm, files, record, logs, ready, terminate }
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: the gRPC client is made from the .proto at run time
-type Client = any
 const SANDBOX_IMAGE = "docker.io/local/pause:1"
 
 describe.runIf(canRun)(
@@ -282,19 +279,14 @@ describe.runIf(canRun)(
     let dir = ""
     let n: Awaited<ReturnType<typeof node>>
     let supervisor: ChildProcess | undefined
-    let client: Client
+    let cri: ReturnType<typeof criClient> | undefined
     let proxy: ChildProcess | undefined
     let before: ReturnType<typeof n.files>
     const pods: Array<string> = []
     const containerdPid = () => childrenNamed(supervisor!.pid!, "containerd")[0]
     let firstPid: number | undefined
     let secondPid: number | undefined
-    const call = <A>(method: string, request: object): Promise<A> =>
-      new Promise((resolve, reject) =>
-        client[method](request, { deadline: Date.now() + 60_000 }, (e: Error | null, r: A) =>
-          e ? reject(e) : resolve(r)
-        )
-      )
+    const call = <A>(method: string, request: object): Promise<A> => cri!.call<A>(method, request)
 
     beforeAll(async () => {
       dir = scratch()
@@ -338,7 +330,7 @@ describe.runIf(canRun)(
         await call("StopPodSandbox", { pod_sandbox_id: id }).catch(() => {})
         await call("RemovePodSandbox", { pod_sandbox_id: id }).catch(() => {})
       }
-      client?.close()
+      cri?.close()
       if (proxy?.pid !== undefined) process.kill(proxy.pid, "SIGKILL")
       n?.pm.podman(["rm", "-f", "-t", "0", "adh-node-setup"])
       if (supervisor?.pid !== undefined) {
@@ -375,13 +367,6 @@ describe.runIf(canRun)(
     }, 240_000)
 
     it("a CRI pod with handler ascend gets its NPU through that containerd (the CLI stand-in ran for it)", async () => {
-      const definition = protoLoader.loadSync(path.join(ROOT, "test/support/cri.proto"), {
-        keepCase: true,
-        longs: String,
-        enums: String,
-        defaults: true
-      })
-      const runtime = (grpc.loadPackageDefinition(definition) as Client).runtime.v1
       // containerd's socket is in the view's /run, which the test (outside the view) cannot connect to: a
       // small relay in the view forwards a socket in the scratch dir to it.
       proxy = n.host.daemon(
@@ -393,7 +378,7 @@ describe.runIf(canRun)(
         path.join(dir, "relay.log")
       )
       assert.isTrue(await waitFor(10_000, () => fs.existsSync(`${dir}/cri.sock`)))
-      client = new runtime.RuntimeService(`unix://${dir}/cri.sock`, grpc.credentials.createInsecure())
+      cri = criClient(`${dir}/cri.sock`)
       const sandbox = {
         metadata: { name: "npu-pod", uid: `uid-${process.pid}`, namespace: "default", attempt: 0 },
         hostname: "",
